@@ -1,0 +1,46 @@
+import type { Request, OversizedRequest } from '../../sdk/protocol/commands.js';
+import { handleAdmin } from './admin-handler.js';
+import type { Connection } from './connection.js';
+import { putFailure } from './connection.js';
+import { handleGet, handleOffset } from './fetch-handler.js';
+import { handlePut } from './put-handler.js';
+
+/**
+ * Routes one decoded request to its handler. Every request except `quit` is answered exactly once (the
+ * caller counted it in `conn.inFlight`); a handler bug becomes a 500 for that request, not a dead broker.
+ */
+export function dispatchRequest(conn: Connection, req: Exclude<Request, { type: 'quit' }> | OversizedRequest): void {
+  try {
+    switch (req.type) {
+      case 'put':
+        handlePut(conn, req);
+        return;
+      case 'get':
+        handleGet(conn, req);
+        return;
+      case 'offset':
+        handleOffset(conn, req);
+        return;
+      case 'stats':
+      case 'version':
+        handleAdmin(conn, req);
+        return;
+      case 'oversized':
+        conn.ctx.stats.putFailed++;
+        conn.replyResult(500, req.opaque, putFailure(conn.ctx, req.topic, req.partition,
+          `message of ${req.length} bytes exceeds maxMessageSize ${conn.ctx.config.system.maxMessageSize}`));
+        return;
+      case 'sync':
+        conn.replyResult(500, req.opaque, putFailure(conn.ctx, req.topic, req.partition,
+          'sync is accepted only by a slave broker in sync replication, and this broker is not one'));
+        return;
+      case 'transaction':
+        conn.replyResult(500, req.opaque, `transactions are not enabled on this broker (${req.transactionType} ` +
+          `${req.transactionKey})`);
+        return;
+    }
+  } catch (err) {
+    conn.ctx.logger.error({ err, request: req.type }, 'request handler failed');
+    conn.replyResult(500, 'opaque' in req ? req.opaque : 0, `internal error: ${(err as Error).message}`);
+  }
+}

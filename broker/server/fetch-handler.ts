@@ -1,0 +1,106 @@
+import { OffsetOutOfRangeError } from '../../sdk/errors.js';
+import type { GetRequest, OffsetRequest } from '../../sdk/protocol/commands.js';
+import { MAX_OFFSET } from '../../sdk/protocol/commands.js';
+import type { PartitionLog } from '../store/partition-log.js';
+import type { Connection } from './connection.js';
+
+/**
+ * The partition a get/offset names, or undefined when its topic is not accepted or the partition is out of
+ * range. A configured but never-written partition is a valid empty log, so consumers can long-poll it.
+ */
+function findLog(conn: Connection, topic: string, partition: number): PartitionLog | undefined {
+  const store = conn.ctx.store;
+  const existing = store.get(topic, partition);
+  if (existing !== undefined) return existing;
+  const cfg = store.topicConfig(topic);
+  if (cfg === undefined || partition < 0 || partition >= cfg.numPartitions) return undefined;
+  return store.getOrCreate(topic, partition);
+}
+
+function notExists(conn: Connection, opaque: number, topic: string, partition: number): void {
+  conn.replyResult(404, opaque, `The topic \`${topic}\` in partition \`${partition}\` is not exists`);
+}
+
+/**
+ * `get`: answers `value` with a byte window of the log starting at the offset (it may cut the last record),
+ * 301 with the offset to move to when the requested one is outside the log, or, at the end of the log,
+ * waits up to longPollTimeoutMs for new data before answering 404.
+ */
+export function handleGet(conn: Connection, req: GetRequest): void {
+  const ctx = conn.ctx;
+  ctx.stats.cmdGet++;
+  if (req.maxSize <= 0) {
+    conn.replyResult(400, req.opaque, `Bad request,invalid max size:${req.maxSize}`);
+    return;
+  }
+  const log = findLog(conn, req.topic, req.partition);
+  if (log === undefined) {
+    ctx.stats.recordGet(req.topic, true);
+    notExists(conn, req.opaque, req.topic, req.partition);
+    return;
+  }
+  serveGet(conn, req, log, ctx.config.system.longPollTimeoutMs > 0);
+}
+
+function serveGet(conn: Connection, req: GetRequest, log: PartitionLog, mayWait: boolean): void {
+  const ctx = conn.ctx;
+  if (req.offset < log.startOffset) {
+    conn.replyResult(301, req.opaque, String(log.startOffset));
+    return;
+  }
+  const end = log.readableEnd;
+  if (req.offset >= end) {
+    if (req.offset > end && (ctx.config.system.updateConsumerOffsets || req.offset >= MAX_OFFSET)) {
+      conn.replyResult(301, req.opaque, String(end));
+      return;
+    }
+    if (req.offset === end && mayWait && !conn.isClosed) {
+      park(conn, req, log);
+      return;
+    }
+    ctx.stats.recordGet(req.topic, true);
+    conn.replyResult(404, req.opaque, `Could not find message at position ${req.offset}`);
+    return;
+  }
+  const size = Math.min(req.maxSize, ctx.config.system.maxTransferSize);
+  log.read(req.offset, size).then(
+    (data) => {
+      if (data.length === 0) {
+        // The window moved (retention ran) between the check and the read: let the client ask again.
+        conn.replyResult(301, req.opaque, String(log.nearestOffset(req.offset)));
+        return;
+      }
+      ctx.stats.recordGet(req.topic, false);
+      conn.replyValue(req.opaque, data);
+    },
+    (err: unknown) => {
+      if (err instanceof OffsetOutOfRangeError) {
+        conn.replyResult(301, req.opaque, String(err.nearest));
+        return;
+      }
+      ctx.logger.error({ err, topic: req.topic, partition: req.partition, offset: req.offset }, 'read failed');
+      conn.replyResult(500, req.opaque, `read failed: ${(err as Error).message}`);
+    },
+  );
+}
+
+/** Waits for the log to grow past the requested offset, then serves the get (or 404 on timeout). */
+function park(conn: Connection, req: GetRequest, log: PartitionLog): void {
+  let cancel: (() => void) | undefined = undefined;
+  cancel = conn.ctx.longPoll.wait(log, conn.ctx.config.system.longPollTimeoutMs, (reason) => {
+    if (cancel !== undefined) conn.cancellers.delete(cancel);
+    serveGet(conn, req, log, reason === 'data');
+  });
+  conn.cancellers.add(cancel);
+}
+
+/** `offset`: the nearest valid offset (the start of the segment holding it), as MetaQ's getNearestOffset. */
+export function handleOffset(conn: Connection, req: OffsetRequest): void {
+  conn.ctx.stats.cmdOffset++;
+  const log = findLog(conn, req.topic, req.partition);
+  if (log === undefined) {
+    notExists(conn, req.opaque, req.topic, req.partition);
+    return;
+  }
+  conn.replyResult(200, req.opaque, String(log.nearestOffset(req.offset)));
+}

@@ -1,0 +1,82 @@
+import { MetaqError } from '../../sdk/errors.js';
+import type { PutRequest } from '../../sdk/protocol/commands.js';
+import { NO_CHECKSUM } from '../../sdk/protocol/commands.js';
+import { crc32Masked } from '../../sdk/protocol/record.js';
+import type { PartitionLog } from '../store/partition-log.js';
+import type { Connection } from './connection.js';
+import { putFailure } from './connection.js';
+import { writeAscii, writeDecimal } from './digits.js';
+
+/** Scratch space for one reply body: `<msgId> <partition> <offset>` is at most 20 + 1 + 11 + 1 + 16 bytes. */
+const body = Buffer.allocUnsafe(64);
+
+/**
+ * `put`: checks the request, assigns a message id, appends the record to the partition's pending batch and
+ * renders the reply `result 200 <len> <opaque>\r\n<msgId> <partition> <offset>`, which is sent only once the
+ * store reports the record stored (after the covering fsync in group-commit mode).
+ */
+export function handlePut(conn: Connection, req: PutRequest): void {
+  const ctx = conn.ctx;
+  ctx.stats.cmdPut++;
+  if (req.transactionKey !== null) {
+    fail(conn, req, req.partition, 'transactions are not enabled on this broker');
+    return;
+  }
+  let log: PartitionLog;
+  let partition = req.partition;
+  try {
+    if (partition === -1) {
+      const topic = ctx.store.topicConfig(req.topic);
+      partition = topic === undefined ? 0 : Math.floor(Math.random() * topic.numPartitions);
+    }
+    log = ctx.store.getOrCreate(req.topic, partition);
+  } catch (err) {
+    fail(conn, req, partition, (err as Error).message);
+    return;
+  }
+  const data = req.body;
+  if (data.length > ctx.config.system.maxMessageSize) {
+    fail(conn, req, partition, `message of ${data.length} bytes exceeds maxMessageSize ${ctx.config.system.maxMessageSize}`);
+    return;
+  }
+  const crc = crc32Masked(data);
+  if (req.checksum !== NO_CHECKSUM && req.checksum !== crc) {
+    fail(conn, req, partition, `Checksum failure,message may be corrupted: sent ${req.checksum}, computed ${crc}`);
+    return;
+  }
+  const idWorker = ctx.idWorker;
+  idWorker.next();
+  let offset: number;
+  try {
+    offset = log.append(idWorker.hi, idWorker.lo, req.flag, data, crc);
+  } catch (err) {
+    if (!(err instanceof MetaqError)) throw err;
+    fail(conn, req, partition, err.message);
+    return;
+  }
+  ctx.stats.recordPut(req.topic, data.length);
+
+  let n = idWorker.writeDecimal(body, 0);
+  body[n++] = 0x20;
+  n = writeDecimal(body, n, partition);
+  body[n++] = 0x20;
+  n = writeDecimal(body, n, offset);
+
+  const batch = conn.ackBatch(log);
+  const b = batch.reserve(40 + n);
+  let p = writeAscii(b, batch.len, 'result 200 ');
+  p = writeDecimal(b, p, n);
+  b[p++] = 0x20;
+  p = writeDecimal(b, p, req.opaque);
+  b[p++] = 0x0d;
+  b[p++] = 0x0a;
+  body.copy(b, p, 0, n);
+  batch.len = p + n;
+  batch.opaques.push(req.opaque);
+  batch.partitions.push(partition);
+}
+
+function fail(conn: Connection, req: PutRequest, partition: number, detail: string): void {
+  conn.ctx.stats.putFailed++;
+  conn.replyResult(500, req.opaque, putFailure(conn.ctx, req.topic, partition, detail));
+}
