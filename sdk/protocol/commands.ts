@@ -112,6 +112,21 @@ export interface QuitRequest {
   readonly type: 'quit';
 }
 
+/**
+ * A well-framed `put` or `sync` whose body is larger than the decoder's `maxBodyBytes`. The decoder discards
+ * the body as it arrives (never buffering it) and returns this once the last body byte has passed, so the
+ * broker can answer an error and keep the connection.
+ */
+export interface OversizedRequest {
+  readonly type: 'oversized';
+  readonly command: 'put' | 'sync';
+  readonly topic: string;
+  readonly partition: number;
+  /** The announced body length in bytes. */
+  readonly length: number;
+  readonly opaque: number;
+}
+
 export type Request =
   | PutRequest
   | GetRequest
@@ -121,6 +136,9 @@ export type Request =
   | StatsRequest
   | VersionRequest
   | QuitRequest;
+
+/** What a request decoder yields: a request, or the stand-in for one whose body was too large. */
+export type DecodedRequest = Request | OversizedRequest;
 
 export interface ResultResponse {
   readonly type: 'result';
