@@ -24,7 +24,7 @@ export default tseslint.config(
   },
   {
     files: ['broker/**/*.ts'],
-    rules: restrict(['**/sdk/**', '!**/sdk/protocol/**', '!**/sdk/errors.js', '**/connectors/**', '**/spout/**',
+    rules: restrict(['**/sdk/*', '!**/sdk/protocol', '!**/sdk/errors.js', '**/connectors/**', '**/spout/**',
       '**/examples/**', ...testAndBench],
       'broker/ may import only sdk/protocol and sdk/errors (DESIGN.md §1)'),
   },

@@ -56,6 +56,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     stats: new BrokerStats(),
     longPoll: new LongPoll(),
     logger,
+    port: sys.serverPort,
     brokerUrl: `meta://${sys.hostName}:${sys.serverPort}`,
     version: BROKER_VERSION,
     configChecksum: config.sourceFile === undefined ? 0 : crc32(readFileSync(config.sourceFile)) >>> 0,
@@ -68,6 +69,8 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     await store.close();
     throw err;
   }
+  ctx.port = port;
+  ctx.brokerUrl = `meta://${sys.hostName}:${port}`;
   store.start();
   logger.info({ port, brokerId: sys.brokerId, dataPath: sys.dataPath,
     flush: sys.unflushThreshold <= 0 ? 'group-commit' : `threshold ${sys.unflushThreshold}/${sys.unflushInterval}ms` },

@@ -100,4 +100,6 @@ export interface BrokerConfig {
   readonly topics: readonly TopicConfig[];
   /** Path of the ini file it came from, if any (for `stats config` and reload). */
   readonly sourceFile?: string;
+  /** Command-line overrides (`section.key` → value) applied on top of the file; re-applied by a reload. */
+  readonly overrides?: Readonly<Record<string, string>>;
 }

@@ -64,7 +64,7 @@ function statsLines(ctx: BrokerContext, item: string): string[] {
       return [
         `pid ${process.pid}`,
         `broker_id ${config.system.brokerId}`,
-        `port ${config.system.serverPort}`,
+        `port ${ctx.port}`,
         `uptime ${stats.uptimeSeconds()}`,
         `version ${ctx.version}`,
         'slave false',

@@ -13,8 +13,10 @@ export interface BrokerContext {
   readonly stats: BrokerStats;
   readonly longPoll: LongPoll;
   readonly logger: Logger;
+  /** The bound TCP port (differs from the configured one when that is 0). */
+  port: number;
   /** `meta://host:port`, used in error bodies as MetaQ does. */
-  readonly brokerUrl: string;
+  brokerUrl: string;
   /** The broker's version string (answer to `version`). */
   readonly version: string;
   /** CRC32 of the server.ini the broker started with (0 on embedded defaults); async slaves compare it. */

@@ -1,0 +1,92 @@
+/**
+ * The `metaq` command line (bin/metaq.js loads this through tsx).
+ *
+ * Exit codes: 0 success; 1 failure (broker unreachable, store problems found, start failed); 2 usage or
+ * configuration error; `server status` uses the LSB codes 0/1/3/4 (see server-control.ts).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { MetaqError } from '../../sdk/errors.js';
+import { serverStatus, serverStop } from './server-control.js';
+import { statsCommand } from './stats-command.js';
+import { verifyCommand } from './verify-command.js';
+
+const EXIT_USAGE = 2;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Options shared by the commands that act on a broker's configuration. */
+function configOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'server.ini to use (default: the embedded standalone configuration)')
+    .option('--port <n>', 'override [system] serverPort')
+    .option('--data-path <dir>', 'override [system] dataPath')
+    .option('--broker-id <n>', 'override [system] brokerId')
+    .option('--set <section.key=value>', 'override any key, e.g. --set topic=orders.numPartitions=8 (repeatable)', collect, []);
+}
+
+function buildProgram(setCode: (code: number) => void): Command {
+  const program = new Command('metaq')
+    .description('metaq: a MetaQ 1.4 compatible message broker')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const server = program.command('server').description('run and control a broker (like MetaQ\'s metaServer.sh)');
+  configOptions(server.command('start').description('start a broker; runs in the foreground unless --daemon'))
+    .option('-d, --daemon', 'run in the background; return once it accepts connections')
+    .option('--pid-file <file>', 'pid file (default <dataPath>/metaq.pid)')
+    .option('--log-file <file>', 'write logs here (default: stdout; with --daemon <dataPath>/metaq.log)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .option('--start-timeout <ms>', 'with --daemon: how long to wait for the broker to accept connections', '120000')
+    .action(async (flags) => {
+      // Loaded lazily: stop/status/stats/verify need none of the broker's modules.
+      const { serverStart } = await import('./server-start.js');
+      setCode(await serverStart(flags));
+    });
+  configOptions(server.command('stop').description('stop the broker named by the pid file (SIGTERM, then wait)'))
+    .option('--pid-file <file>', 'pid file (default <dataPath>/metaq.pid)')
+    .option('--timeout <ms>', 'how long to wait for it to exit (default shutdownTimeoutMs + 20 s)')
+    .option('--force', 'SIGKILL it if it has not exited by then')
+    .action(async (flags) => setCode(await serverStop(flags)));
+  configOptions(server.command('status').description('is the broker running? exit 0 running, 1 dead with pid file, 3 stopped, 4 not answering'))
+    .option('--pid-file <file>', 'pid file (default <dataPath>/metaq.pid)')
+    .option('--host <host>', 'address to ask (default: the bind address, or 127.0.0.1)')
+    .action(async (flags) => setCode(await serverStatus(flags)));
+
+  configOptions(program.command('stats').argument('[item]', "statistics item: '' (summary), topics, offsets, realtime, config, help, <topic>", '')
+    .description('print a broker\'s statistics (the stats command of the protocol)'))
+    .option('--host <host>', 'broker address (default 127.0.0.1)')
+    .option('--timeout <ms>', 'how long to wait for the answer', '10000')
+    .action(async (item: string, flags) => setCode(await statsCommand(item, flags)));
+  configOptions(program.command('topics').description('print the topics of a broker (stats topics)'))
+    .option('--host <host>', 'broker address (default 127.0.0.1)')
+    .option('--timeout <ms>', 'how long to wait for the answer', '10000')
+    .action(async (flags) => setCode(await statsCommand('topics', flags)));
+
+  program.command('verify').argument('<dataDir>', 'a broker data directory (it is only read)')
+    .description('check every segment and record of a store offline; exit 1 if problems are found')
+    .option('--json', 'print the report as JSON')
+    .option('--max-message-size <bytes>', 'largest valid record DATA')
+    .action(async (dataDir: string, flags) => setCode(await verifyCommand(dataDir, flags)));
+  return program;
+}
+
+/** Runs the command line `argv` (as process.argv: node, script, args...) and returns the exit code. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => { code = c; });
+  try {
+    await program.parseAsync([...argv]);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are exits of their own; commander has already printed any usage error.
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : EXIT_USAGE;
+    }
+    if (e instanceof MetaqError) {
+      process.stderr.write(`metaq: ${e.message}\n`);
+      return e.code === 'CONFIG_ERROR' || e.code === 'INVALID_ARGUMENT' ? EXIT_USAGE : 1;
+    }
+    throw e;
+  }
+}
