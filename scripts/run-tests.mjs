@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
-const roots = ['sdk', 'broker', 'connectors', 'spout', 'examples', 'test'];
+const roots = ['sdk', 'broker', 'connectors', 'spout', 'examples', 'test', 'bench'];
 const skipDirs = new Set(['node_modules', 'soak', 'fixtures', 'artifacts']);
 
 function walk(dir, out) {
