@@ -14,12 +14,11 @@ const MAX_UNSTORED_PUTS = 64 * 1024;
 
 /** Put replies rendered while a chunk is processed, sent once the store reports the records stored. */
 export class AckBatch {
-  buf = Buffer.allocUnsafe(4096);
+  buf = Buffer.allocUnsafe(8192);
   len = 0;
   readonly opaques: number[] = [];
   readonly partitions: number[] = [];
-
-  constructor(readonly log: PartitionLog) {}
+  log: PartitionLog | null = null;
 
   reserve(n: number): Buffer {
     if (this.len + n > this.buf.length) {
@@ -29,6 +28,27 @@ export class AckBatch {
     }
     return this.buf;
   }
+}
+
+/**
+ * Ack batches are reused: one per partition per received chunk would otherwise allocate a buffer each, and those
+ * allocations cost more than the rest of the put path together.
+ */
+const idleBatches: AckBatch[] = [];
+const MAX_IDLE_BATCHES = 1024;
+
+function takeBatch(log: PartitionLog): AckBatch {
+  const b = idleBatches.pop() ?? new AckBatch();
+  b.log = log;
+  return b;
+}
+
+function releaseBatch(b: AckBatch): void {
+  b.len = 0;
+  b.opaques.length = 0;
+  b.partitions.length = 0;
+  b.log = null;
+  if (idleBatches.length < MAX_IDLE_BATCHES && b.buf.length <= 256 * 1024) idleBatches.push(b);
 }
 
 /** The parts of the server a connection reports to. */
@@ -100,7 +120,7 @@ export class Connection {
   ackBatch(log: PartitionLog): AckBatch {
     let b = this.batches.get(log);
     if (b === undefined) {
-      b = new AckBatch(log);
+      b = takeBatch(log);
       this.batches.set(log, b);
     }
     return b;
@@ -111,7 +131,7 @@ export class Connection {
     if (this.batches.size === 0) return;
     for (const batch of this.batches.values()) {
       this.unstoredPuts += batch.opaques.length;
-      batch.log.whenStored((err) => this.completeAcks(batch, err));
+      batch.log!.whenStored((err) => this.completeAcks(batch, err));
     }
     this.batches.clear();
     this.updateReading();
@@ -121,15 +141,19 @@ export class Connection {
     const n = batch.opaques.length;
     this.unstoredPuts -= n;
     this.inFlight -= n;
-    if (this.closed) return;
+    if (this.closed) {
+      releaseBatch(batch);
+      return;
+    }
     if (err === null) {
-      this.out.append(batch.buf.subarray(0, batch.len));
+      this.out.copyIn(batch.buf, batch.len);
     } else {
       this.ctx.stats.putFailed += n;
       for (let i = 0; i < n; i++) {
-        this.writeResult(500, batch.opaques[i]!, putFailure(this.ctx, batch.log.topic, batch.partitions[i]!, err.message));
+        this.writeResult(500, batch.opaques[i]!, putFailure(this.ctx, batch.log!.topic, batch.partitions[i]!, err.message));
       }
     }
+    releaseBatch(batch);
     this.markDirty();
     this.updateReading();
   }
