@@ -1,0 +1,262 @@
+/**
+ * The broker's storage: every topic-partition log under the configured data paths, the shared flush cycle, the
+ * interval-flush timers, retention on each topic's `deleteWhen` cron, and the disk watermark.
+ *
+ * Open recovers every `<dataPath>/<topic>-<n>/` directory (see recovery.ts: contiguity check, scan after the flush
+ * checkpoint unless a clean-shutdown marker matches, cuts logged and reported). Close stores everything pending,
+ * writes checkpoints and the clean-shutdown markers, and closes the files.
+ */
+import type { Logger } from 'pino';
+import { ShuttingDownError, UnknownTopicError, WrongPartitionError } from '../../sdk/errors.js';
+import type { BrokerConfig, TopicConfig } from '../config/broker-config.js';
+import type { CronExpression } from './cron.js';
+import { parseCron } from './cron.js';
+import { DiskWatermark } from './disk-watermark.js';
+import type { FileIO } from './file-io.js';
+import { joinPath, NodeFileIO } from './file-io.js';
+import type { Failpoints } from './failpoints.js';
+import { ChunkPool, Flusher } from './flusher.js';
+import { PartitionLog } from './partition-log.js';
+import type { PartitionLogDeps } from './partition-log.js';
+import type { RecoveryCut } from './recovery.js';
+import { recoverPartitionDir } from './recovery.js';
+import type { RetentionReport } from './retention.js';
+import { applyRetention, emptyRetentionReport } from './retention.js';
+import { parsePartitionDirName, partitionDirName } from './segment-files.js';
+
+export interface MessageStoreOptions {
+  readonly config: BrokerConfig;
+  readonly logger: Logger;
+  /** Default: {@link NodeFileIO}. */
+  readonly fileIO?: FileIO;
+  /** Wall clock for retention ages and checkpoint pacing. Default Date.now. */
+  readonly now?: () => number;
+  /** Recovery progress: partitions done of total, and the one just loaded. */
+  readonly onProgress?: (done: number, total: number, what: string) => void;
+  readonly failpoints?: Failpoints;
+}
+
+/** What recovery found and did at open. */
+export interface RecoveryReport {
+  readonly partitions: number;
+  /** Partitions opened on a matching clean-shutdown marker (not scanned). */
+  readonly cleanPartitions: number;
+  readonly scannedBytes: number;
+  readonly scannedRecords: number;
+  readonly cuts: readonly RecoveryCut[];
+  readonly durationMs: number;
+}
+
+const WATERMARK_EVERY_MS = 1500;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const TOPIC_CACHE_LIMIT = 10_000;
+
+export class MessageStore {
+  private readonly config: BrokerConfig;
+  private readonly logger: Logger;
+  private readonly io: FileIO;
+  private readonly now: () => number;
+  private readonly watermark: DiskWatermark;
+  private readonly deps: Omit<PartitionLogDeps, 'disk'>;
+  private readonly logs = new Map<string, PartitionLog[]>();
+  private readonly topicCache = new Map<string, TopicConfig | null>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private report: RecoveryReport = { partitions: 0, cleanPartitions: 0, scannedBytes: 0, scannedRecords: 0, cuts: [], durationMs: 0 };
+  private closed = false;
+  private retentionRun: Promise<RetentionReport> | null = null;
+
+  private constructor(private readonly options: MessageStoreOptions) {
+    this.config = options.config;
+    this.logger = options.logger;
+    this.io = options.fileIO ?? new NodeFileIO();
+    this.now = options.now ?? Date.now;
+    const sys = this.config.system;
+    this.watermark = new DiskWatermark(this.io, sys.diskMaxUsedRatio, this.logger, options.failpoints);
+    this.deps = {
+      io: this.io, logger: this.logger, failpoints: options.failpoints, flusher: new Flusher(), pool: new ChunkPool(),
+      now: this.now, maxSegmentSize: sys.maxSegmentSize, maxMessageSize: sys.maxMessageSize,
+      onRoll: () => { void this.watermark.check(); },
+    };
+  }
+
+  /** Loads and recovers every partition directory of every data path. */
+  static async open(options: MessageStoreOptions): Promise<MessageStore> {
+    const store = new MessageStore(options);
+    await store.load();
+    return store;
+  }
+
+  /** What recovery did at open. */
+  get recoveryReport(): RecoveryReport {
+    return this.report;
+  }
+
+  /** Topic section matching `topic` (exact names first, then `*` wildcards in file order), or undefined. */
+  topicConfig(topic: string): TopicConfig | undefined {
+    let tc = this.topicCache.get(topic);
+    if (tc === undefined) {
+      const topics = this.config.topics;
+      tc = topics.find((t) => t.name === topic) ??
+        topics.find((t) => t.name.includes('*') && wildcard(t.name).test(topic)) ?? null;
+      if (this.topicCache.size >= TOPIC_CACHE_LIMIT) this.topicCache.clear();
+      this.topicCache.set(topic, tc);
+    }
+    return tc ?? undefined;
+  }
+
+  /**
+   * The partition's log, created lazily (its directory and first segment are made by the first flush, so no await).
+   * Throws UnknownTopicError, WrongPartitionError, ShuttingDownError.
+   */
+  getOrCreate(topic: string, partition: number): PartitionLog {
+    const existing = this.logs.get(topic)?.[partition];
+    if (existing !== undefined) return existing;
+    const tc = this.topicConfig(topic);
+    if (tc === undefined) throw new UnknownTopicError(topic);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= tc.numPartitions) {
+      throw new WrongPartitionError(topic, partition, tc.numPartitions);
+    }
+    if (this.closed) throw new ShuttingDownError('message store');
+    const dir = joinPath(tc.dataPath, partitionDirName(topic, partition));
+    return this.add(new PartitionLog({ topic, partition, dir, config: tc },
+      { ...this.deps, disk: this.watermark.stateFor(tc.dataPath) }));
+  }
+
+  get(topic: string, partition: number): PartitionLog | undefined {
+    return this.logs.get(topic)?.[partition];
+  }
+
+  *partitions(): Iterable<PartitionLog> {
+    for (const arr of this.logs.values()) for (const log of arr) if (log !== undefined) yield log;
+  }
+
+  /** Starts the background jobs: interval flush timers, retention crons, the disk watermark. */
+  start(): void {
+    if (this.closed || this.timers.length > 0) return;
+    const intervals = new Set<number>();
+    const crons = new Map<string, CronExpression>();
+    for (const t of [...this.config.topics]) {
+      if (t.unflushThreshold > 0 && t.unflushInterval > 0) intervals.add(t.unflushInterval);
+      if (!crons.has(t.deleteWhen)) crons.set(t.deleteWhen, parseCron(t.deleteWhen));
+    }
+    for (const ms of intervals) {
+      this.timers.push(setInterval(() => {
+        for (const log of this.partitions()) {
+          if (log.config.unflushThreshold > 0 && log.config.unflushInterval === ms) log.requestSync();
+        }
+      }, ms).unref());
+    }
+    for (const cron of crons.values()) this.scheduleCron(cron);
+    this.timers.push(setInterval(() => { void this.watermark.check(); }, WATERMARK_EVERY_MS).unref());
+  }
+
+  /** Applies every partition's retention policy now (all partitions, or those whose deleteWhen is `cron`). */
+  async runRetention(cron?: string): Promise<RetentionReport> {
+    while (this.retentionRun !== null) await this.retentionRun.catch(() => undefined);
+    const run = (async () => {
+      const report = emptyRetentionReport();
+      const now = this.now();
+      for (const log of [...this.partitions()]) {
+        if (cron === undefined || log.config.deleteWhen === cron) await applyRetention(log, now, this.io, this.logger, report);
+      }
+      return report;
+    })();
+    this.retentionRun = run;
+    try { return await run; } finally { this.retentionRun = null; }
+  }
+
+  /** Checks the disk watermark now (the background job does it every 1.5 s). */
+  checkDisk(): Promise<void> {
+    return this.watermark.check();
+  }
+
+  /** Writes every partition's flush checkpoint now. */
+  async checkpointAll(): Promise<void> {
+    for (const log of this.partitions()) await log.checkpoint();
+  }
+
+  /** Refuses appends, stores everything pending (fsync), writes checkpoints and clean-shutdown markers, closes files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.length = 0;
+    const logs = [...this.partitions()];
+    for (const log of logs) { log.refuseAppends(); log.requestSync(); }
+    await Promise.all(logs.map((l) => l.idle()));
+    if (this.retentionRun !== null) await this.retentionRun.catch(() => undefined);
+    for (const log of logs) {
+      try { await log.closeFiles(); } catch (e) {
+        this.logger.error({ topic: log.topic, partition: log.partition, err: e }, 'partition not closed cleanly');
+      }
+    }
+  }
+
+  private add(log: PartitionLog): PartitionLog {
+    let arr = this.logs.get(log.topic);
+    if (arr === undefined) { arr = []; this.logs.set(log.topic, arr); }
+    arr[log.partition] = log;
+    return log;
+  }
+
+  private async load(): Promise<void> {
+    const t0 = performance.now();
+    const paths = [...new Set([this.config.system.dataPath, ...this.config.topics.map((t) => t.dataPath)])];
+    const found: { dir: string; topic: string; partition: number; tc: TopicConfig }[] = [];
+    for (const dataPath of paths) {
+      await this.io.mkdir(dataPath);
+      this.watermark.stateFor(dataPath);
+      for (const name of (await this.io.readdir(dataPath)).sort()) {
+        const parsed = parsePartitionDirName(name);
+        const dir = joinPath(dataPath, name);
+        if (parsed === undefined || !(await this.io.stat(dir)).isDirectory) continue;
+        const tc = this.topicConfig(parsed.topic);
+        if (tc === undefined || tc.dataPath !== dataPath) {
+          this.logger.warn({ dir, topic: parsed.topic }, tc === undefined
+            ? 'partition directory of a topic no section accepts: not loaded' : 'partition directory outside its topic dataPath: not loaded');
+          continue;
+        }
+        found.push({ dir, ...parsed, tc });
+      }
+    }
+    const cuts: RecoveryCut[] = [];
+    let clean = 0; let scannedBytes = 0; let scannedRecords = 0; let done = 0;
+    const loadOne = async (f: (typeof found)[number]): Promise<void> => {
+      const rec = await recoverPartitionDir({ io: this.io, dir: f.dir, topic: f.topic, partition: f.partition,
+        maxMessageSize: this.config.system.maxMessageSize, logger: this.logger });
+      cuts.push(...rec.cuts);
+      if (rec.clean) clean++;
+      scannedBytes += rec.scannedBytes;
+      scannedRecords += rec.scannedRecords;
+      this.add(new PartitionLog({ topic: f.topic, partition: f.partition, dir: f.dir, config: f.tc, recovered: rec },
+        { ...this.deps, disk: this.watermark.stateFor(f.tc.dataPath) }));
+      this.options.onProgress?.(++done, found.length, f.dir);
+    };
+    const width = this.config.system.loadMessageStoresInParallel ? 4 : 1;
+    for (let i = 0; i < found.length; i += width) await Promise.all(found.slice(i, i + width).map(loadOne));
+    this.report = { partitions: found.length, cleanPartitions: clean, scannedBytes, scannedRecords, cuts,
+      durationMs: Math.round(performance.now() - t0) };
+    this.logger.info({ ...this.report, cuts: cuts.length }, 'message store recovered');
+    await this.watermark.check();
+  }
+
+  private scheduleCron(cron: CronExpression): void {
+    const next = cron.next(this.now());
+    if (next === null || this.closed) return;
+    const arm = (): void => {
+      const wait = next - this.now();
+      const idx = this.timers.length;
+      this.timers[idx] = setTimeout(() => {
+        if (this.now() < next) { arm(); return; }
+        void this.runRetention(cron.source)
+          .catch((e: unknown) => this.logger.error({ err: e, cron: cron.source }, 'retention run failed'))
+          .finally(() => this.scheduleCron(cron));
+      }, Math.min(Math.max(wait, 0), MAX_TIMER_MS)).unref();
+    };
+    arm();
+  }
+}
+
+function wildcard(name: string): RegExp {
+  return new RegExp(`^${name.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
