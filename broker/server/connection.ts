@@ -14,7 +14,8 @@ const MAX_UNSTORED_PUTS = 64 * 1024;
 
 /** Put replies rendered while a chunk is processed, sent once the store reports the records stored. */
 export class AckBatch {
-  buf = Buffer.allocUnsafe(8192);
+  // Below 4 KiB, Buffer.allocUnsafe slices a shared pool; a separate allocation per batch is far slower.
+  buf = Buffer.allocUnsafe(1024);
   len = 0;
   readonly opaques: number[] = [];
   readonly partitions: number[] = [];
@@ -35,7 +36,7 @@ export class AckBatch {
  * allocations cost more than the rest of the put path together.
  */
 const idleBatches: AckBatch[] = [];
-const MAX_IDLE_BATCHES = 1024;
+const MAX_IDLE_BATCHES = 8192;
 
 function takeBatch(log: PartitionLog): AckBatch {
   const b = idleBatches.pop() ?? new AckBatch();
