@@ -13,6 +13,7 @@ import type { FileIO, FsSpace, OpenMode } from './file-io.js';
 import { NodeFileIO } from './file-io.js';
 import { MessageStore } from './message-store.js';
 import type { PartitionLog } from './partition-log.js';
+import { decodeRecoveryPoints, RECOVERY_POINT_FILE } from './recovery-point-file.js';
 import { captureLogger, makeTempDir, makeTestConfig, stored, waitFor } from './testing.js';
 
 const temps: { remove: () => Promise<void> }[] = [];
@@ -86,7 +87,7 @@ describe('store/message-store', () => {
     const dir = await tempDir();
     const { store } = await openStore(makeTestConfig(dir, { system: { numPartitions: 2 } }));
     const log = store.getOrCreate('lazy', 1);
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(dir), [RECOVERY_POINT_FILE], 'only the (empty) checkpoint');
     assert.equal(put(log, 'first'), 0);
     assert.equal(put(log, 'second'), RECORD_HEADER_SIZE + 5);
     await stored(log);
@@ -252,8 +253,10 @@ describe('store/message-store', () => {
     const closing = store.close();
     assert.throws(() => put(log, 'late'), ShuttingDownError);
     await closing;
-    assert.deepEqual((await readdir(join(dir, 'closing-0'))).sort(), ['00000000000000000000.meta', 'clean.shutdown', 'flush.checkpoint']);
+    assert.deepEqual((await readdir(join(dir, 'closing-0'))).sort(), ['00000000000000000000.meta', 'clean.shutdown']);
     assert.equal((await readFile(join(dir, 'closing-0', '00000000000000000000.meta'))).length, RECORD_HEADER_SIZE + 7);
+    const points = decodeRecoveryPoints(await readFile(join(dir, RECOVERY_POINT_FILE)), 'test');
+    assert.deepEqual([...points], [['closing-0', RECORD_HEADER_SIZE + 7]], 'close writes the checkpoint before the markers');
   });
 
   it('refuses to open a partition whose segments have a gap, naming the files', async () => {
@@ -275,7 +278,7 @@ describe('store/message-store', () => {
     await store.close();
     const { rm } = await import('node:fs/promises');
     await rm(join(dir, 'unclean-0', 'clean.shutdown'));
-    await rm(join(dir, 'unclean-0', 'flush.checkpoint'));
+    await rm(join(dir, RECOVERY_POINT_FILE));
     const again = await openStore(makeTestConfig(dir));
     assert.equal(again.store.recoveryReport.cleanPartitions, 0);
     assert.equal(again.store.recoveryReport.scannedRecords, 10);

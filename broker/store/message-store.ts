@@ -1,10 +1,13 @@
 /**
  * The broker's storage: every topic-partition log under the configured data paths, the shared flush cycle, the
- * interval-flush timers, retention on each topic's `deleteWhen` cron, and the disk watermark.
+ * interval-flush timers, the recovery-point checkpoint, retention on each topic's `deleteWhen` cron, and the disk
+ * watermark.
  *
- * Open recovers every `<dataPath>/<topic>-<n>/` directory (see recovery.ts: contiguity check, scan after the flush
- * checkpoint unless a clean-shutdown marker matches, cuts logged and reported). Close stores everything pending,
- * writes checkpoints and the clean-shutdown markers, and closes the files.
+ * Open reads each data path's recovery-point checkpoint once and recovers every `<dataPath>/<topic>-<n>/`
+ * directory (see recovery.ts: contiguity check, scan after the recovery point unless a clean-shutdown marker
+ * matches, cuts logged and reported). While running, the checkpoint is rewritten at most once a second when a
+ * durable offset moved. Close stores everything pending, writes the checkpoint, then the clean-shutdown markers,
+ * and closes the files.
  */
 import type { Logger } from 'pino';
 import { ShuttingDownError, UnknownTopicError, WrongPartitionError } from '../../sdk/errors.js';
@@ -20,6 +23,7 @@ import { PartitionLog } from './partition-log.js';
 import type { PartitionLogDeps } from './partition-log.js';
 import type { RecoveryCut } from './recovery.js';
 import { recoverPartitionDir } from './recovery.js';
+import { readRecoveryPoints, RecoveryPointFile } from './recovery-point-file.js';
 import type { RetentionReport } from './retention.js';
 import { applyRetention, emptyRetentionReport } from './retention.js';
 import { parsePartitionDirName, partitionDirName } from './segment-files.js';
@@ -29,7 +33,7 @@ export interface MessageStoreOptions {
   readonly logger: Logger;
   /** Default: {@link NodeFileIO}. */
   readonly fileIO?: FileIO;
-  /** Wall clock for retention ages and checkpoint pacing. Default Date.now. */
+  /** Wall clock for retention ages and cron schedules. Default Date.now. */
   readonly now?: () => number;
   /** Recovery progress: partitions done of total, and the one just loaded. */
   readonly onProgress?: (done: number, total: number, what: string) => void;
@@ -48,6 +52,7 @@ export interface RecoveryReport {
 }
 
 const WATERMARK_EVERY_MS = 1500;
+const CHECKPOINT_EVERY_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const TOPIC_CACHE_LIMIT = 10_000;
 
@@ -58,6 +63,8 @@ export class MessageStore {
   private readonly now: () => number;
   private readonly watermark: DiskWatermark;
   private readonly deps: Omit<PartitionLogDeps, 'disk'>;
+  private readonly dataPaths: readonly string[];
+  private readonly recoveryPoints: RecoveryPointFile;
   private readonly logs = new Map<string, PartitionLog[]>();
   private readonly topicCache = new Map<string, TopicConfig | null>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -74,9 +81,12 @@ export class MessageStore {
     this.watermark = new DiskWatermark(this.io, sys.diskMaxUsedRatio, this.logger, options.failpoints);
     this.deps = {
       io: this.io, logger: this.logger, failpoints: options.failpoints, flusher: new Flusher(), pool: new ChunkPool(),
-      now: this.now, maxSegmentSize: sys.maxSegmentSize, maxMessageSize: sys.maxMessageSize,
+      maxSegmentSize: sys.maxSegmentSize, maxMessageSize: sys.maxMessageSize,
       onRoll: () => { void this.watermark.check(); },
     };
+    this.dataPaths = [...new Set([sys.dataPath, ...this.config.topics.map((t) => t.dataPath)])];
+    this.recoveryPoints = new RecoveryPointFile({ io: this.io, logger: this.logger, failpoints: options.failpoints,
+      dataPaths: this.dataPaths });
   }
 
   /** Loads and recovers every partition directory of every data path. */
@@ -130,7 +140,7 @@ export class MessageStore {
     for (const arr of this.logs.values()) for (const log of arr) if (log !== undefined) yield log;
   }
 
-  /** Starts the background jobs: interval flush timers, retention crons, the disk watermark. */
+  /** Starts the background jobs: interval flush timers, the recovery-point checkpoint, retention crons, the disk watermark. */
   start(): void {
     if (this.closed || this.timers.length > 0) return;
     const intervals = new Set<number>();
@@ -148,6 +158,10 @@ export class MessageStore {
     }
     for (const cron of crons.values()) this.scheduleCron(cron);
     this.timers.push(setInterval(() => { void this.watermark.check(); }, WATERMARK_EVERY_MS).unref());
+    this.timers.push(setInterval(() => {
+      // Failures are logged by the writer; the next turn tries again.
+      if (!this.recoveryPoints.writing) void this.recoveryPoints.write(this.partitions()).catch(() => undefined);
+    }, CHECKPOINT_EVERY_MS).unref());
   }
 
   /** Applies every partition's retention policy now (all partitions, or those whose deleteWhen is `cron`). */
@@ -170,12 +184,15 @@ export class MessageStore {
     return this.watermark.check();
   }
 
-  /** Writes every partition's flush checkpoint now. */
-  async checkpointAll(): Promise<void> {
-    for (const log of this.partitions()) await log.checkpoint();
+  /**
+   * Writes the recovery-point checkpoint of every data path whose durable offsets moved since its last write
+   * (after a write in progress). Rejects if a write failed.
+   */
+  checkpointAll(): Promise<void> {
+    return this.recoveryPoints.write(this.partitions());
   }
 
-  /** Refuses appends, stores everything pending (fsync), writes checkpoints and clean-shutdown markers, closes files. */
+  /** Refuses appends, stores everything pending (fsync), writes the checkpoint and clean-shutdown markers, closes files. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -185,6 +202,8 @@ export class MessageStore {
     for (const log of logs) { log.refuseAppends(); log.requestSync(); }
     await Promise.all(logs.map((l) => l.idle()));
     if (this.retentionRun !== null) await this.retentionRun.catch(() => undefined);
+    // Logged by the writer; a matching clean-shutdown marker makes the checkpoint unnecessary at the next open.
+    await this.recoveryPoints.write(logs).catch(() => undefined);
     for (const log of logs) {
       try { await log.closeFiles(); } catch (e) {
         this.logger.error({ topic: log.topic, partition: log.partition, err: e }, 'partition not closed cleanly');
@@ -201,11 +220,14 @@ export class MessageStore {
 
   private async load(): Promise<void> {
     const t0 = performance.now();
-    const paths = [...new Set([this.config.system.dataPath, ...this.config.topics.map((t) => t.dataPath)])];
-    const found: { dir: string; topic: string; partition: number; tc: TopicConfig }[] = [];
-    for (const dataPath of paths) {
+    const found: { dir: string; topic: string; partition: number; tc: TopicConfig; checkpoint: number | undefined }[] = [];
+    for (const dataPath of this.dataPaths) {
       await this.io.mkdir(dataPath);
       this.watermark.stateFor(dataPath);
+      const points = await readRecoveryPoints(this.io, dataPath).catch((e: unknown) => {
+        this.logger.warn({ dataPath, err: e }, 'recovery-point checkpoint ignored: scanning whole logs after an unclean stop');
+        return undefined;
+      });
       for (const name of (await this.io.readdir(dataPath)).sort()) {
         const parsed = parsePartitionDirName(name);
         const dir = joinPath(dataPath, name);
@@ -216,14 +238,14 @@ export class MessageStore {
             ? 'partition directory of a topic no section accepts: not loaded' : 'partition directory outside its topic dataPath: not loaded');
           continue;
         }
-        found.push({ dir, ...parsed, tc });
+        found.push({ dir, ...parsed, tc, checkpoint: points?.get(name) });
       }
     }
     const cuts: RecoveryCut[] = [];
     let clean = 0; let scannedBytes = 0; let scannedRecords = 0; let done = 0;
     const loadOne = async (f: (typeof found)[number]): Promise<void> => {
       const rec = await recoverPartitionDir({ io: this.io, dir: f.dir, topic: f.topic, partition: f.partition,
-        maxMessageSize: this.config.system.maxMessageSize, logger: this.logger });
+        maxMessageSize: this.config.system.maxMessageSize, logger: this.logger, checkpoint: f.checkpoint });
       cuts.push(...rec.cuts);
       if (rec.clean) clean++;
       scannedBytes += rec.scannedBytes;
@@ -237,6 +259,9 @@ export class MessageStore {
     this.report = { partitions: found.length, cleanPartitions: clean, scannedBytes, scannedRecords, cuts,
       durationMs: Math.round(performance.now() - t0) };
     this.logger.info({ ...this.report, cuts: cuts.length }, 'message store recovered');
+    // Rewritten before any append so that no entry outlives its directory: a partition directory deleted while the
+    // broker was down and recreated later must not be scanned from the old directory's offset.
+    await this.recoveryPoints.write(this.partitions()).catch(() => undefined);
     await this.watermark.check();
   }
 

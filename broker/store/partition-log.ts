@@ -28,7 +28,7 @@ import { FailpointNames } from './failpoints.js';
 import type { ChunkPool, FlushTarget, Flusher } from './flusher.js';
 import type { PartitionRecovery } from './recovery.js';
 import { Segment } from './segment.js';
-import { CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, segmentFileName, writeStateFile } from './segment-files.js';
+import { CLEAN_SHUTDOWN_FILE, segmentFileName, writeStateFile } from './segment-files.js';
 
 /** What a partition needs from its store. */
 export interface PartitionLogDeps {
@@ -38,7 +38,6 @@ export interface PartitionLogDeps {
   readonly flusher: Flusher;
   readonly pool: ChunkPool;
   readonly disk: DiskState;
-  readonly now: () => number;
   readonly maxSegmentSize: number;
   readonly maxMessageSize: number;
   /** Called after a segment roll (the store re-checks the disk watermark). */
@@ -64,7 +63,6 @@ export interface DetachedSegment {
 interface Chunk { buf: Buffer; used: number; seg: Segment; pooled: boolean }
 type StoredCallback = (err: Error | null) => void;
 
-const CHECKPOINT_EVERY_MS = 1000;
 const EMPTY = Buffer.alloc(0);
 
 export class PartitionLog implements FlushTarget {
@@ -95,9 +93,6 @@ export class PartitionLog implements FlushTarget {
   private waitHead = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly listeners = new Set<() => void>();
-  private lastCheckpointAt = 0;
-  private checkpointed = -1;
-  private checkpointing: Promise<void> | null = null;
 
   constructor(init: PartitionLogInit, deps: PartitionLogDeps) {
     this.topic = init.topic;
@@ -133,13 +128,13 @@ export class PartitionLog implements FlushTarget {
     return this.groupCommit ? this.durable : this.written;
   }
 
-  /** End of the bytes known to be on stable storage. */
+  /** End of the bytes known to be on stable storage (what the store's recovery-point checkpoint records). */
   get durableEnd(): number {
     return this.durable;
   }
 
   /**
-   * Records appended since open plus those checked by recovery. Approximate: records before the flush checkpoint
+   * Records appended since open plus those checked by recovery. Approximate: records before the recovery point
    * of an unclean start, and all records of a clean start, are not counted (counting them would need a full scan).
    */
   get messageCount(): number {
@@ -242,20 +237,10 @@ export class PartitionLog implements FlushTarget {
     this.refusal ??= new ShuttingDownError(`partition ${this.topic}-${this.partition}`);
   }
 
-  /** Writes the flush checkpoint now (if anything changed since the last one). */
-  async checkpoint(): Promise<void> {
-    if (this.checkpointing !== null) await this.checkpointing;
-    if (!this.dirReady || this.durable === this.checkpointed) return;
-    await this.writeCheckpoint();
-  }
-
-  /** Final step of a clean close: checkpoint, clean-shutdown marker, descriptors closed. */
+  /** Final step of a clean close (after the store's checkpoint): clean-shutdown marker, descriptors closed. */
   async closeFiles(): Promise<void> {
     if (this.dirReady && this.failure === null && this.durable === this.end) {
-      await this.checkpoint();
       await writeStateFile(this.deps.io, this.dir, CLEAN_SHUTDOWN_FILE, this.durable, this.deps.failpoints);
-    } else if (this.checkpointing !== null) {
-      await this.checkpointing;
     }
     for (const s of this.segs) await s.close(this.deps.io);
   }
@@ -334,10 +319,6 @@ export class PartitionLog implements FlushTarget {
         }
       }
       this.notifyReadable();
-      if (this.deps.now() - this.lastCheckpointAt >= CHECKPOINT_EVERY_MS && this.checkpointing === null &&
-          this.durable !== this.checkpointed) {
-        void this.writeCheckpoint().catch(() => undefined);
-      }
     } catch (e) {
       await this.onError(e);
     } finally {
@@ -472,19 +453,5 @@ export class PartitionLog implements FlushTarget {
     this.tail = null;
     this.pendingMsgs = 0;
     while (this.segs.length > 1 && !this.segs[this.segs.length - 1]!.created) this.segs.pop();
-  }
-
-  private async writeCheckpoint(): Promise<void> {
-    const at = this.durable;
-    this.lastCheckpointAt = this.deps.now();
-    const p = writeStateFile(this.deps.io, this.dir, CHECKPOINT_FILE, at, this.deps.failpoints)
-      .then(() => { this.checkpointed = at; },
-        (e: unknown) => {
-          this.deps.logger.warn({ topic: this.topic, partition: this.partition, err: e }, 'flush checkpoint not written');
-          throw e;
-        })
-      .finally(() => { this.checkpointing = null; });
-    this.checkpointing = p;
-    await p;
   }
 }

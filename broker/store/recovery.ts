@@ -4,9 +4,10 @@
  * - Segments must be contiguous (`start + size == next.start`); a gap or overlap refuses the open with a
  *   StorageError naming both files, because it means files were lost or tampered with, not a crash.
  * - With a clean-shutdown marker whose end offset matches the files, nothing is scanned. Otherwise every record
- *   after the flush checkpoint is checked (length bound, CRC) and the log is truncated at the first bad one; later
- *   segments are removed. Each cut is logged as one structured warning `{topic, partition, from, to, bytes, reason,
- *   segment}` and returned, so nothing is ever skipped silently.
+ *   after the recovery point (from the data path's checkpoint, read once by the store) is checked (length bound,
+ *   CRC) and the log is truncated at the first bad one; later segments are removed. Each cut is logged as one
+ *   structured warning `{topic, partition, from, to, bytes, reason, segment}` and returned, so nothing is ever
+ *   skipped silently.
  * - The marker is removed before the partition accepts writes.
  */
 import type { Logger } from 'pino';
@@ -15,9 +16,7 @@ import { checkRecord, describeRecordCheck, RECORD_HEADER_SIZE, RecordCheck } fro
 import type { RecordCheckFailure } from '../../sdk/protocol/record.js';
 import type { FileIO } from './file-io.js';
 import { isErrno, joinPath } from './file-io.js';
-import {
-  CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE, parseSegmentFileName, readStateFile,
-} from './segment-files.js';
+import { CLEAN_SHUTDOWN_FILE, parseSegmentFileName, readStateFile } from './segment-files.js';
 
 /** One range of bytes removed by recovery. */
 export interface RecoveryCut {
@@ -58,6 +57,11 @@ export interface RecoverOptions {
   readonly partition: number;
   readonly maxMessageSize: number;
   readonly logger: Logger;
+  /**
+   * The partition's durable end from the recovery-point checkpoint; undefined when the checkpoint is missing,
+   * damaged or does not list the partition (the whole log is then scanned).
+   */
+  readonly checkpoint: number | undefined;
 }
 
 const SCAN_WINDOW = 1 << 20;
@@ -82,10 +86,7 @@ export async function recoverPartitionDir(o: RecoverOptions): Promise<PartitionR
         `bytes (ends at ${a.start + a.size}) but the next file is ${b.path} (starts at ${b.start}); refusing to open`);
     }
   }
-  const checkpoint = await readStateFile(io, dir, CHECKPOINT_FILE).catch((e: unknown) => {
-    logger.warn({ dir, err: e }, 'damaged flush checkpoint ignored: scanning the whole log');
-    return undefined;
-  });
+  const checkpoint = o.checkpoint;
   const marker = await readStateFile(io, dir, CLEAN_SHUTDOWN_FILE).catch(() => undefined);
   const last = found[found.length - 1];
   const end = last === undefined ? 0 : last.start + last.size;
@@ -107,7 +108,7 @@ export async function recoverPartitionDir(o: RecoverOptions): Promise<PartitionR
   if (scanFrom < found[0]!.start) scanFrom = found[0]!.start;
   if (scanFrom > end) {
     logger.warn({ topic: o.topic, partition: o.partition, checkpoint, end },
-      'flush checkpoint is beyond the end of the log: durable data is missing; scanning the last segment');
+      'recovery point is beyond the end of the log: durable data is missing; scanning the last segment');
     scanFrom = lastNonEmpty(found).start;
   }
   return scan(o, found, scanFrom, emptyStart);

@@ -1,15 +1,18 @@
 /**
- * On-disk names of the store, exactly as MetaQ 1.4 lays them out, plus our two small state files:
+ * On-disk names of the store, exactly as MetaQ 1.4 lays them out, plus our two state files:
  *
  * ```
  * <dataPath>/<topic>-<partition>/00000000000000000000.meta   segment starting at byte offset 0
  * <dataPath>/<topic>-<partition>/00000000000001048576.meta   next segment (name = its start offset)
- * <dataPath>/<topic>-<partition>/flush.checkpoint             ours: end offset known to be durable
  * <dataPath>/<topic>-<partition>/clean.shutdown               ours: written by close(), removed at open
+ * <dataPath>/recovery-point.checkpoint                        ours: every partition's durable end offset
  * ```
  *
- * Both state files are 20 bytes: magic (4 ASCII), version uint32, end offset as two uint32 halves, CRC32 of the
- * first 16 bytes. They are replaced atomically: temp file, fdatasync, rename, directory fsync.
+ * `clean.shutdown` is 20 bytes: magic (4 ASCII), version uint32, end offset as two uint32 halves, CRC32 of the
+ * first 16 bytes. The recovery-point checkpoint is one file per data path (as Kafka's
+ * `recovery-point-offset-checkpoint`), so that its cost does not grow with the number of partitions; its format
+ * is in recovery-point-file.ts. Both are replaced atomically: temp file, fdatasync, rename, directory fsync.
+ * A `flush.checkpoint` left in a partition directory by an older version is ignored.
  */
 import { crc32 } from 'node:zlib';
 import { StorageError } from '../../sdk/errors.js';
@@ -19,9 +22,8 @@ import type { Failpoints } from './failpoints.js';
 import { FailpointNames } from './failpoints.js';
 
 export const SEGMENT_SUFFIX = '.meta';
-export const CHECKPOINT_FILE = 'flush.checkpoint';
 export const CLEAN_SHUTDOWN_FILE = 'clean.shutdown';
-const STATE_MAGIC = { [CHECKPOINT_FILE]: 'MQCK', [CLEAN_SHUTDOWN_FILE]: 'MQCS' } as const;
+const STATE_MAGIC = { [CLEAN_SHUTDOWN_FILE]: 'MQCS' } as const;
 export type StateFile = keyof typeof STATE_MAGIC;
 const STATE_SIZE = 20;
 const TWO_32 = 0x1_0000_0000;
@@ -73,10 +75,16 @@ export async function writeStateFile(io: FileIO, dir: string, name: StateFile, e
   buf.writeUInt32BE(Math.floor(endOffset / TWO_32), 8);
   buf.writeUInt32BE(endOffset >>> 0, 12);
   buf.writeUInt32BE(crc32(buf.subarray(0, 16)) >>> 0, 16);
+  await replaceFileAtomically(io, dir, name, buf, failpoints);
+}
+
+/** Writes `<dir>/<name>.tmp`, fdatasyncs it, renames it over `<dir>/<name>` and fsyncs the directory. */
+export async function replaceFileAtomically(io: FileIO, dir: string, name: string, content: Buffer,
+  failpoints?: Failpoints): Promise<void> {
   const tmp = joinPath(dir, `${name}.tmp`);
   const fd = await io.open(tmp, 'w');
   try {
-    await io.writev(fd, [buf], 0);
+    await io.writev(fd, [content], 0);
     await io.fdatasync(fd);
   } finally { await io.close(fd); }
   if (failpoints?.active === true) await failpoints.hit(FailpointNames.BEFORE_RENAME, tmp);

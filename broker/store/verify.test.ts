@@ -28,6 +28,8 @@ async function dataDir(): Promise<string> {
 async function snapshot(dir: string): Promise<string> {
   const parts: string[] = [];
   for (const d of (await readdir(dir)).sort()) {
+    const top = await stat(join(dir, d));
+    if (!top.isDirectory()) { parts.push(`${d}:${top.size}:${top.mtimeMs}`); continue; }
     for (const f of (await readdir(join(dir, d))).sort()) {
       const s = await stat(join(dir, d, f));
       parts.push(`${d}/${f}:${s.size}:${s.mtimeMs}`);

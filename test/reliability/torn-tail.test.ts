@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { crc32Masked, decodeMessageSet } from '../../sdk/protocol/record.js';
 import type { BrokerConfig } from '../../broker/config/broker-config.js';
 import { MessageStore } from '../../broker/store/message-store.js';
+import { RECOVERY_POINT_FILE } from '../../broker/store/recovery-point-file.js';
 import { captureLogger, makeTempDir, makeTestConfig, rng, seedFrom, stored } from '../../broker/store/testing.js';
 
 const SEED = seedFrom('METAQ_SEED');
@@ -24,6 +25,8 @@ const temps: { remove: () => Promise<void> }[] = [];
 after(async () => { for (const t of temps) await t.remove(); });
 
 let pristine: Map<string, Buffer>;
+/** The recovery-point checkpoint written by the close of each pristine store, by data path. */
+const pristineCheckpoints = new Map<string, Buffer>();
 let pristineRolled: Map<string, Buffer>;
 let recoveryMs: number[] = [];
 
@@ -39,6 +42,8 @@ async function writeRecords(config: BrokerConfig): Promise<Map<string, Buffer>> 
   const dir = join(config.system.dataPath, 'torn-0');
   const files = new Map<string, Buffer>();
   for (const name of await readdir(dir)) files.set(name, await readFile(join(dir, name)));
+  const checkpoint = join(config.system.dataPath, RECOVERY_POINT_FILE);
+  pristineCheckpoints.set(config.system.dataPath, await readFile(checkpoint));
   return files;
 }
 
@@ -51,6 +56,8 @@ async function reopen(config: BrokerConfig, files: Map<string, Buffer>, edit: (f
   const copy = new Map(files);
   edit(copy);
   for (const [name, buf] of copy) await writeFile(join(dir, name), buf);
+  // The previous case's close rewrote the data path's checkpoint for files that are gone now.
+  await writeFile(join(config.system.dataPath, RECOVERY_POINT_FILE), pristineCheckpoints.get(config.system.dataPath)!);
   const { logger, entries } = captureLogger('warn');
   const t0 = performance.now();
   const store = await MessageStore.open({ config, logger });
