@@ -154,3 +154,14 @@ export function joinPath(dir: string, name: string): string {
 export function isErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as NodeJS.ErrnoException).code === code;
 }
+
+/** Reads `length` bytes at `position` into `buf` (fewer only at the end of the file); resolves with the count. */
+export async function readFully(io: FileIO, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const n = await io.read(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}

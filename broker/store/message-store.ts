@@ -10,7 +10,9 @@
  * and closes the files.
  */
 import type { Logger } from 'pino';
-import { ShuttingDownError, UnknownTopicError, WrongPartitionError } from '../../sdk/errors.js';
+import { InvalidArgumentError, ShuttingDownError, UnknownTopicError, WrongPartitionError } from '../../sdk/errors.js';
+import { topicNameProblem } from '../../sdk/protocol/names.js';
+import { findTopicConfig } from '../config/topic-match.js';
 import type { BrokerConfig, TopicConfig } from '../config/broker-config.js';
 import type { CronExpression } from './cron.js';
 import { parseCron } from './cron.js';
@@ -101,13 +103,14 @@ export class MessageStore {
     return this.report;
   }
 
-  /** Topic section matching `topic` (exact names first, then `*` wildcards in file order), or undefined. */
+  /**
+   * Topic section matching `topic` (exact names first, then `*` wildcards in file order), or undefined when no
+   * section accepts it or it is not a valid topic name (a topic becomes a directory name: no `/`, no `..`).
+   */
   topicConfig(topic: string): TopicConfig | undefined {
     let tc = this.topicCache.get(topic);
     if (tc === undefined) {
-      const topics = this.config.topics;
-      tc = topics.find((t) => t.name === topic) ??
-        topics.find((t) => t.name.includes('*') && wildcard(t.name).test(topic)) ?? null;
+      tc = topicNameProblem(topic) === undefined ? findTopicConfig(this.config, topic) ?? null : null;
       if (this.topicCache.size >= TOPIC_CACHE_LIMIT) this.topicCache.clear();
       this.topicCache.set(topic, tc);
     }
@@ -121,6 +124,8 @@ export class MessageStore {
   getOrCreate(topic: string, partition: number): PartitionLog {
     const existing = this.logs.get(topic)?.[partition];
     if (existing !== undefined) return existing;
+    const problem = topicNameProblem(topic);
+    if (problem !== undefined) throw new InvalidArgumentError(problem);
     const tc = this.topicConfig(topic);
     if (tc === undefined) throw new UnknownTopicError(topic);
     if (!Number.isInteger(partition) || partition < 0 || partition >= tc.numPartitions) {
@@ -280,8 +285,4 @@ export class MessageStore {
     };
     arm();
   }
-}
-
-function wildcard(name: string): RegExp {
-  return new RegExp(`^${name.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 }

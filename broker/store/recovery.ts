@@ -15,7 +15,7 @@ import { StorageError } from '../../sdk/errors.js';
 import { checkRecord, describeRecordCheck, RECORD_HEADER_SIZE, RecordCheck } from '../../sdk/protocol/record.js';
 import type { RecordCheckFailure } from '../../sdk/protocol/record.js';
 import type { FileIO } from './file-io.js';
-import { isErrno, joinPath } from './file-io.js';
+import { isErrno, joinPath, readFully } from './file-io.js';
 import { CLEAN_SHUTDOWN_FILE, parseSegmentFileName, readStateFile } from './segment-files.js';
 
 /** One range of bytes removed by recovery. */
@@ -173,16 +173,6 @@ function logCut(o: RecoverOptions, from: number, to: number, reason: string, seg
   const cut: RecoveryCut = { topic: o.topic, partition: o.partition, from, to, bytes: to - from, reason, segment };
   o.logger.warn(cut, 'recovery cut bytes from the log');
   return cut;
-}
-
-async function readFully(io: FileIO, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  let got = 0;
-  while (got < length) {
-    const n = await io.read(fd, buf, got, length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
 }
 
 /** True if `e` says the file is gone (used by callers tolerating concurrent deletion). */

@@ -3,6 +3,7 @@
  * closed only when no read is using it, so that retention can remove a segment under a concurrent read.
  */
 import type { FileIO } from './file-io.js';
+import { readFully } from './file-io.js';
 
 export class Segment {
   /** Bytes written to the file (in the OS). */
@@ -46,14 +47,7 @@ export class Segment {
   async read(io: FileIO, buf: Buffer, length: number, position: number): Promise<number> {
     this.readers++;
     try {
-      const fd = await this.descriptor(io);
-      let got = 0;
-      while (got < length) {
-        const n = await io.read(fd, buf, got, length - got, position + got);
-        if (n === 0) break;
-        got += n;
-      }
-      return got;
+      return await readFully(io, await this.descriptor(io), buf, length, position);
     } finally {
       this.readers--;
       if (this.removed && this.readers === 0) void this.close(io).catch(() => undefined);

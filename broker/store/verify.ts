@@ -8,7 +8,7 @@
 import { checkRecord, DEFAULT_MAX_MESSAGE_SIZE, describeRecordCheck, RECORD_HEADER_SIZE, RecordCheck } from '../../sdk/protocol/record.js';
 import type { RecordCheckFailure } from '../../sdk/protocol/record.js';
 import type { FileIO } from './file-io.js';
-import { joinPath, NodeFileIO } from './file-io.js';
+import { joinPath, NodeFileIO, readFully } from './file-io.js';
 import { parsePartitionDirName, parseSegmentFileName, SEGMENT_SUFFIX } from './segment-files.js';
 
 export interface VerifyProblem {
@@ -111,14 +111,4 @@ async function verifySegment(io: FileIO, dir: string, s: { name: string; start: 
       pos += RECORD_HEADER_SIZE + buf.readInt32BE(pos - bufStart);
     }
   } finally { await io.close(fd); }
-}
-
-async function readFully(io: FileIO, fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  let got = 0;
-  while (got < length) {
-    const n = await io.read(fd, buf, got, length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
 }
