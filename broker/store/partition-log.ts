@@ -85,6 +85,8 @@ export class PartitionLog implements FlushTarget {
   private inFlight = false;
   private queued = false;
   private syncRequested = false;
+  /** A background fdatasync (threshold/interval mode) is running. */
+  private syncing = false;
   private dirReady: boolean;
   private refusal: MetaqError | null = null;
   private failure: FsyncFailedError | null = null;
@@ -228,7 +230,7 @@ export class PartitionLog implements FlushTarget {
 
   /** Resolves when nothing is pending or in flight (after {@link requestSync}: everything is durable or failed). */
   idle(): Promise<void> {
-    if (!this.inFlight && !this.hasWork()) return Promise.resolve();
+    if (!this.inFlight && !this.syncing && !this.hasWork()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -275,7 +277,8 @@ export class PartitionLog implements FlushTarget {
   }
 
   private hasWork(): boolean {
-    return this.chunks.length > 0 || (this.syncRequested && this.durable < this.written && this.failure === null);
+    return this.chunks.length > 0 ||
+      (this.syncRequested && !this.syncing && this.durable < this.written && this.failure === null);
   }
 
   private roll(): Segment {
@@ -312,11 +315,8 @@ export class PartitionLog implements FlushTarget {
       } else {
         this.answer(this.written);
         this.unsyncedMsgs += msgs;
-        if (this.unsyncedMsgs > this.config.unflushThreshold || this.syncRequested) {
-          this.syncRequested = false;
-          this.unsyncedMsgs = 0;
-          await this.sync();
-        }
+        if (this.unsyncedMsgs > this.config.unflushThreshold) this.syncRequested = true;
+        this.startBackgroundSync();
       }
       this.notifyReadable();
     } catch (e) {
@@ -324,13 +324,35 @@ export class PartitionLog implements FlushTarget {
     } finally {
       for (const c of chunks) if (c.pooled) this.deps.pool.give(c.buf);
       this.inFlight = false;
-      if (this.hasWork()) {
-        if (!this.queued) { this.queued = true; this.deps.flusher.mark(this); }
-      } else {
-        const w = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const fn of w) fn();
-      }
+      this.afterWork();
+    }
+  }
+
+  /**
+   * Threshold/interval mode: the fdatasync runs beside the writes instead of between them (the acks never wait
+   * for it), one at a time; it covers everything written before it started.
+   */
+  private startBackgroundSync(): void {
+    if (!this.syncRequested || this.syncing || this.failure !== null) return;
+    this.syncRequested = false;
+    this.unsyncedMsgs = 0;
+    this.syncing = true;
+    this.sync()
+      .catch((e: unknown) => this.onError(e))
+      .finally(() => {
+        this.syncing = false;
+        this.afterWork();
+      });
+  }
+
+  /** Schedules the next cycle if there is work, else wakes whoever waits for the partition to be idle. */
+  private afterWork(): void {
+    if (this.hasWork()) {
+      if (!this.queued) { this.queued = true; this.deps.flusher.mark(this); }
+    } else if (!this.inFlight && !this.syncing) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const fn of w) fn();
     }
   }
 
@@ -381,7 +403,8 @@ export class PartitionLog implements FlushTarget {
     const s = seg ?? this.segmentAt(target - 1);
     if (this.deps.failpoints?.active === true) await this.deps.failpoints.hit(FailpointNames.BEFORE_FSYNC, this.dir);
     await this.deps.io.fdatasync(await s.descriptor(this.deps.io));
-    this.durable = seg === undefined ? target : seg.start + seg.size;
+    // A background sync and a roll's sync may overlap: the durable end only moves forward.
+    this.durable = Math.max(this.durable, seg === undefined ? target : seg.start + seg.size);
   }
 
   private segmentAt(offset: number): Segment {
