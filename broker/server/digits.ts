@@ -5,11 +5,14 @@
 
 /** Number of decimal digits of a non-negative safe integer. */
 export function digitCount(n: number): number {
-  let d = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    d++;
-  }
+  if (n < 10) return 1;
+  if (n < 100) return 2;
+  if (n < 1000) return 3;
+  if (n < 10000) return 4;
+  if (n < 100000) return 5;
+  if (n < 1000000) return 6;
+  let d = 7;
+  for (let x = Math.floor(n / 1000000); x >= 10; x = Math.floor(x / 10)) d++;
   return d;
 }
 

@@ -70,7 +70,8 @@ export function handlePut(conn: Connection, req: PutRequest): void {
   p = writeDecimal(b, p, req.opaque);
   b[p++] = 0x0d;
   b[p++] = 0x0a;
-  body.copy(b, p, 0, n);
+  // A byte loop: Buffer#copy's fixed cost is several times that of copying ~30 bytes.
+  for (let i = 0; i < n; i++) b[p + i] = body[i]!;
   batch.len = p + n;
   batch.opaques.push(req.opaque);
   batch.partitions.push(partition);
