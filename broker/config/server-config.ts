@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus, homedir, networkInterfaces } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { ConfigError, MetaqError } from '../../sdk/errors.js';
+import { topicNameProblem } from '../../sdk/protocol/names.js';
 import { parseCron } from '../store/cron.js';
 import { parseDeletePolicy } from '../store/retention.js';
 import type { BrokerConfig, DeletePolicy, SystemConfig, TopicConfig, ZookeeperConfig } from './broker-config.js';
@@ -30,9 +31,6 @@ export interface ParseConfigOptions {
   /** Base of relative paths; default process.cwd(). */
   readonly cwd?: string;
 }
-
-/** Topic names become directory names (`<topic>-<partition>`) and znode names. `*` only in sections. */
-const TOPIC_NAME = /^[A-Za-z0-9_*-][A-Za-z0-9_.*-]*$/;
 
 /** What `npm start` runs without a file: a standalone broker accepting any topic. */
 const EMBEDDED_INI = `
@@ -151,9 +149,11 @@ function checkSection(section: RawSection): void {
   else if (name === SECTION_ZOOKEEPER) known = Object.keys(ZOOKEEPER_KEYS);
   else if (name.startsWith(TOPIC_SECTION_PREFIX)) {
     const topic = name.slice(TOPIC_SECTION_PREFIX.length);
-    if (!TOPIC_NAME.test(topic)) {
+    // The broker's own rule for topic names, with `*` standing for any run of valid characters.
+    const problem = topicNameProblem(topic.replaceAll('*', 'x'));
+    if (problem !== undefined) {
       throw new ConfigError(`Invalid topic name ${JSON.stringify(topic)} in [${name}] (${section.origin}): ` +
-        "expected letters, digits, '_', '-', '.' and '*' wildcards, not starting with '.'");
+        "expected letters, digits, '_', '-', '.' and '*' wildcards, not starting with '.' or '-'");
     }
     known = TOPIC_KEYS;
   } else {
