@@ -27,6 +27,8 @@ if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files],
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2',
+  // A test that hangs fails after 5 minutes instead of holding CI to its limit.
+  '--test-timeout=300000', ...files],
   { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);
