@@ -3,6 +3,10 @@
  * generators and the raw sink never build strings per message.
  */
 
+import { digitCount } from '../broker/server/digits.js';
+
+export { writeDecimal } from '../broker/server/digits.js';
+
 export const CR = 0x0d;
 export const LF = 0x0a;
 export const SPACE = 0x20;
@@ -11,29 +15,7 @@ const MINUS = 0x2d;
 
 /** Number of bytes `writeDecimal` needs for the integer `n`. */
 export function decimalLength(n: number): number {
-  if (n < 0) return 1 + decimalLength(-n);
-  let len = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    len++;
-  }
-  return len;
-}
-
-/** Writes the integer `n` (|n| < 2^53) as ASCII decimal at `pos`; returns the position after it. */
-export function writeDecimal(buf: Buffer, pos: number, n: number): number {
-  if (n < 0) {
-    buf[pos++] = MINUS;
-    n = -n;
-  }
-  const end = pos + decimalLength(n);
-  let p = end;
-  do {
-    const q = Math.floor(n / 10);
-    buf[--p] = ZERO + (n - q * 10);
-    n = q;
-  } while (n > 0);
-  return end;
+  return n < 0 ? 1 + digitCount(-n) : digitCount(n);
 }
 
 /** Parses an ASCII decimal integer in `buf[start, end)`; NaN if it is empty or not a number. */

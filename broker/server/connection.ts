@@ -18,7 +18,6 @@ export class AckBatch {
   buf = Buffer.allocUnsafe(1024);
   len = 0;
   readonly opaques: number[] = [];
-  readonly partitions: number[] = [];
   log: PartitionLog | null = null;
 
   reserve(n: number): Buffer {
@@ -47,7 +46,6 @@ function takeBatch(log: PartitionLog): AckBatch {
 function releaseBatch(b: AckBatch): void {
   b.len = 0;
   b.opaques.length = 0;
-  b.partitions.length = 0;
   b.log = null;
   if (idleBatches.length < MAX_IDLE_BATCHES && b.buf.length <= 256 * 1024) idleBatches.push(b);
 }
@@ -150,9 +148,8 @@ export class Connection {
       this.out.copyIn(batch.buf, batch.len);
     } else {
       this.ctx.stats.putFailed += n;
-      for (let i = 0; i < n; i++) {
-        this.writeResult(500, batch.opaques[i]!, putFailure(this.ctx, batch.log!.topic, batch.partitions[i]!, err.message));
-      }
+      const body = putFailure(this.ctx, batch.log!.topic, batch.log!.partition, err.message);
+      for (let i = 0; i < n; i++) this.writeResult(500, batch.opaques[i]!, body);
     }
     releaseBatch(batch);
     this.markDirty();

@@ -1,20 +1,25 @@
-import { OffsetOutOfRangeError } from '../../sdk/errors.js';
+import {
+  InvalidArgumentError, OffsetOutOfRangeError, UnknownTopicError, WrongPartitionError,
+} from '../../sdk/errors.js';
 import type { GetRequest, OffsetRequest } from '../../sdk/protocol/commands.js';
 import { MAX_OFFSET } from '../../sdk/protocol/commands.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { Connection } from './connection.js';
 
 /**
- * The partition a get/offset names, or undefined when its topic is not accepted or the partition is out of
- * range. A configured but never-written partition is a valid empty log, so consumers can long-poll it.
+ * The partition a get/offset names, or undefined when its topic is not accepted (or not a valid name) or the
+ * partition is out of range. A configured but never-written partition is a valid empty log, so consumers can
+ * long-poll it; creating its log object touches no disk.
  */
 function findLog(conn: Connection, topic: string, partition: number): PartitionLog | undefined {
-  const store = conn.ctx.store;
-  const existing = store.get(topic, partition);
-  if (existing !== undefined) return existing;
-  const cfg = store.topicConfig(topic);
-  if (cfg === undefined || partition < 0 || partition >= cfg.numPartitions) return undefined;
-  return store.getOrCreate(topic, partition);
+  try {
+    return conn.ctx.store.getOrCreate(topic, partition);
+  } catch (err) {
+    if (err instanceof UnknownTopicError || err instanceof WrongPartitionError || err instanceof InvalidArgumentError) {
+      return undefined;
+    }
+    throw err;
+  }
 }
 
 function notExists(conn: Connection, opaque: number, topic: string, partition: number): void {
