@@ -30,6 +30,26 @@ export interface EncodedRing {
   readonly partitionOf: Int32Array;
 }
 
+/**
+ * Encodes a ring of `slots` frames for connection `connIndex`, spreading them round-robin over `partitions`;
+ * `write` writes one frame at `pos` (at most `maxFrameBytes`) and returns the position after it.
+ */
+export function buildRing(connIndex: number, slots: number, partitions: number, maxFrameBytes: number,
+  write: (frames: Buffer, pos: number, slot: number, partition: number) => number): EncodedRing {
+  const frames = Buffer.allocUnsafe(slots * maxFrameBytes);
+  const starts = new Int32Array(slots + 1);
+  const partitionOf = new Int32Array(slots);
+  let pos = 0;
+  for (let slot = 0; slot < slots; slot++) {
+    const partition = (connIndex * slots + slot) % partitions;
+    starts[slot] = pos;
+    partitionOf[slot] = partition;
+    pos = write(frames, pos, slot, partition);
+  }
+  starts[slots] = pos;
+  return { frames: frames.subarray(0, pos), starts, partitionOf };
+}
+
 export interface LoadProtocol {
   /** Bytes written once after connecting (handshake, subscriptions), or null. */
   preamble(connIndex: number): Buffer | null;

@@ -11,7 +11,7 @@
  */
 import { crc32Masked } from '../sdk/protocol/record.js';
 import { CR, LF, SPACE, parseDecimal, writeDecimal } from './ascii.js';
-import { fillPattern, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink } from './load-driver.js';
+import { buildRing, fillPattern, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink } from './load-driver.js';
 import { isMain } from './processes.js';
 
 export interface ProducerOptions extends LoadOptions {
@@ -44,17 +44,10 @@ export function metaqPutProtocol(opts: ProducerOptions): LoadProtocol {
     preamble: () => null,
     encodeRing(connIndex: number, slots: number): EncodedRing {
       const maxHeader = 4 + topic.length + 1 + 11 + 1 + 11 + 3 + 11 + 1 + 11 + 2;
-      const frames = Buffer.allocUnsafe(slots * (maxHeader + opts.payloadSize));
-      const starts = new Int32Array(slots + 1);
-      const partitionOf = new Int32Array(slots);
-      let pos = 0;
-      for (let slot = 0; slot < slots; slot++) {
-        const partition = (connIndex * slots + slot) % opts.partitions;
+      return buildRing(connIndex, slots, opts.partitions, maxHeader + opts.payloadSize, (frames, pos, slot, partition) => {
         const off = (slot * 61) % PATTERN_SPREAD;
         const body = Buffer.from(pool.subarray(off, off + opts.payloadSize));
         if (body.length >= 4) body.writeUInt32BE(((connIndex << 20) ^ slot) >>> 0, 0);
-        starts[slot] = pos;
-        partitionOf[slot] = partition;
         pos += frames.write('put ', pos, 'latin1');
         pos += topic.copy(frames, pos);
         frames[pos++] = SPACE;
@@ -67,10 +60,8 @@ export function metaqPutProtocol(opts: ProducerOptions): LoadProtocol {
         pos = writeDecimal(frames, pos, slot);
         frames[pos++] = CR;
         frames[pos++] = LF;
-        pos += body.copy(frames, pos);
-      }
-      starts[slots] = pos;
-      return { frames: frames.subarray(0, pos), starts, partitionOf };
+        return pos + body.copy(frames, pos);
+      });
     },
     parse: parseResults,
   };

@@ -10,7 +10,7 @@
  * (The `nats` npm client's js.publish costs ~45 µs of client CPU per message here, hence raw protocol.)
  */
 import { CR, LF, SPACE, parseDecimal, writeDecimal } from './ascii.js';
-import { fillPattern, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink } from './load-driver.js';
+import { buildRing, fillPattern, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink } from './load-driver.js';
 import { isMain } from './processes.js';
 
 export interface PublisherOptions extends LoadOptions {
@@ -53,14 +53,8 @@ export function natsPublishProtocol(opts: PublisherOptions): LoadProtocol {
     encodeRing(connIndex: number, slots: number): EncodedRing {
       const inbox = Buffer.from(`_INBOX.${connIndex}.`);
       const prefix = Buffer.from(`PUB ${opts.subjectPrefix}.`);
-      const frames = Buffer.allocUnsafe(slots * (prefix.length + inbox.length + 40 + opts.payloadSize));
-      const starts = new Int32Array(slots + 1);
-      const partitionOf = new Int32Array(slots);
-      let pos = 0;
-      for (let slot = 0; slot < slots; slot++) {
-        const partition = (connIndex * slots + slot) % opts.partitions;
-        starts[slot] = pos;
-        partitionOf[slot] = partition;
+      const maxFrame = prefix.length + inbox.length + 40 + opts.payloadSize;
+      return buildRing(connIndex, slots, opts.partitions, maxFrame, (frames, pos, slot, partition) => {
         pos += prefix.copy(frames, pos);
         pos = writeDecimal(frames, pos, partition);
         frames[pos++] = SPACE;
@@ -74,9 +68,8 @@ export function natsPublishProtocol(opts: PublisherOptions): LoadProtocol {
         pos += pool.copy(frames, pos, off, off + opts.payloadSize);
         frames[pos++] = CR;
         frames[pos++] = LF;
-      }
-      starts[slots] = pos;
-      return { frames: frames.subarray(0, pos), starts, partitionOf };
+        return pos;
+      });
     },
     parse: parseNatsReplies,
   };
