@@ -1,10 +1,7 @@
 /**
  * Broker counters behind `stats` (MetaQ's StatsManager): command counts, failures, and per-topic realtime
- * put/get rates over a sliding window.
+ * put/get counts and rates since the last `stats reset`.
  */
-
-/** Window of the realtime rates. */
-const REALTIME_WINDOW_MS = 60_000;
 
 interface TopicCounters {
   puts: number;
@@ -72,7 +69,7 @@ export class BrokerStats {
 
   /** `<key> <value>` lines of `stats realtime`: per topic counts and rates since the last reset. */
   realtimeLines(): string[] {
-    const seconds = Math.max(1, Math.min(this.now() - this.realtimeSince, REALTIME_WINDOW_MS * 1e6) / 1000);
+    const seconds = Math.max(1, (this.now() - this.realtimeSince) / 1000);
     const lines: string[] = [`realtime_since ${new Date(this.realtimeSince).toISOString()}`];
     for (const [name, c] of [...this.topics].sort(([a], [b]) => a.localeCompare(b))) {
       lines.push(`${name} put_count ${c.puts} put_bytes ${c.putBytes} put_tps ${(c.puts / seconds).toFixed(1)} ` +
