@@ -125,7 +125,7 @@ function topicLines(ctx: BrokerContext, topic: string): string[] {
   const code = t !== undefined ? 0 : cfg === undefined ? 1 : 2;
   return [
     `resultCode ${code}`,
-    `partitions ${t?.partitions ?? cfg?.numPartitions ?? 0}`,
+    `partitions ${Math.max(t?.partitions ?? 0, cfg?.numPartitions ?? 0)}`,
     `message_count ${t?.messages ?? 0}`,
     `bytes ${t?.bytes ?? 0}`,
     `topic_realtime_put ${rt.puts}`,

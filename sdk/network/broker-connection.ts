@@ -132,6 +132,12 @@ export class BrokerConnection {
     clearTimeout(forced);
   }
 
+  /** Drops the connection at once (a dead peer): pending requests fail with `reason`. */
+  abort(reason: Error): void {
+    this.failure ??= reason;
+    this.socket.destroy();
+  }
+
   private nextOpaque(): number {
     // Skip opaques still pending after a wrap-around (2^31 requests later).
     do this.opaque = this.opaque === 0x7fffffff ? 1 : this.opaque + 1;

@@ -1,0 +1,38 @@
+import type { Response } from '../protocol/commands.js';
+import type { Partition } from '../message.js';
+
+/**
+ * A way to send requests to one broker. {@link BrokerConnection} is one (a single socket); the reconnecting
+ * {@link BrokerLink} is what clients use.
+ */
+export interface Link {
+  /** `meta://host:port` */
+  readonly url: string;
+  /**
+   * Sends `encode(opaque)` and resolves with the reply carrying that opaque. Rejects with a retriable
+   * TimeoutError or ConnectionError when no reply comes.
+   */
+  request(encode: (opaque: number) => Buffer, timeoutMs?: number): Promise<Response>;
+  /** Sends a frame that gets no reply. */
+  send(frame: Buffer): void;
+}
+
+/**
+ * Where topics live. The direct router (one `meta://` broker) and the ZooKeeper router (a cluster) both implement
+ * it, so producers and consumers work the same way against either.
+ */
+export interface BrokerRouter {
+  /**
+   * The partitions a producer may send to, sorted by broker id then partition number. Throws UnknownTopicError
+   * when no broker accepts the topic.
+   */
+  partitionsForPublish(topic: string): Promise<readonly Partition[]>;
+  /** The partitions that hold the topic's messages, sorted as above. Throws UnknownTopicError. */
+  partitionsForSubscribe(topic: string): Promise<readonly Partition[]>;
+  /** The link to the broker with this id. Throws ConnectionError (retriable) when the broker is not known. */
+  link(brokerId: number): Link;
+  /** Ids and links of every known broker. */
+  links(): ReadonlyMap<number, Link>;
+  /** Closes every link. */
+  close(): Promise<void>;
+}

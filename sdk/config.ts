@@ -1,0 +1,164 @@
+/**
+ * Every option of the SDK with its default, in one place. Client, producer and consumer constructors take these
+ * objects; `resolve*` fills in the defaults and checks the values (ConfigError naming the bad key).
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { CompressionType } from './codec/compression.js';
+import type { Serializer, Deserializer } from './codec/serializers.js';
+import type { Message, Partition } from './message.js';
+import type { OffsetStore } from './offsets/offset-store.js';
+
+/** How a link reconnects after its connection dropped. */
+export interface ReconnectOptions {
+  /** First delay before reconnecting; default 100 ms. Doubles per failed attempt (with ±20% jitter). */
+  readonly initialDelayMs?: number;
+  /** Largest delay between attempts; default 5000 ms. */
+  readonly maxDelayMs?: number;
+  /** Attempts before the link gives up and fails every request for good; default Infinity. */
+  readonly maxAttempts?: number;
+}
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+  /** A standalone broker, `meta://host:port` (direct connection, no ZooKeeper). */
+  readonly serverUrl?: string;
+  /** ZooKeeper connect string (cluster mode; see the cluster documentation). */
+  readonly zkConnect?: string;
+  /** ZooKeeper root; default `/meta`. */
+  readonly zkRoot?: string;
+  /** Default 10 000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Default per-request timeout; default 10 000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** A `version` request is sent after this long without traffic; default 5000 ms. */
+  readonly heartbeatIntervalMs?: number;
+  /** A heartbeat unanswered for this long drops the connection (then it reconnects); default 3000 ms. */
+  readonly heartbeatTimeoutMs?: number;
+  readonly reconnect?: ReconnectOptions;
+  /** Largest reply accepted from a broker; default 64 MiB. */
+  readonly maxResponseBytes?: number;
+  /** Directory of the recover store (failed messages) and the async producer's spool; default `~/.metaq/recover`. */
+  readonly recoverDir?: string;
+  /** File of the local offset store; default `~/.metaq/offsets.json`. */
+  readonly offsetsFile?: string;
+  /** pino logger; default: pino at level `warn` (or `$METAQ_LOG_LEVEL`) on stderr. */
+  readonly logger?: Logger;
+}
+
+/** How a producer picks a partition: by name, or a function of the record and the partitions available. */
+export type PartitionSelectorOption =
+  | 'round-robin'
+  | 'random'
+  | 'hash'
+  | ((topic: string, partitions: readonly Partition[], record: { readonly key?: string | Buffer }) => Partition);
+
+/** Options of `client.producer()`. */
+export interface ProducerOptions<V = Buffer | string> {
+  /** Default `'round-robin'` (MetaQ's: the first send goes to the second partition). */
+  readonly partitioner?: PartitionSelectorOption;
+  /** Default: Buffer as is, strings as UTF-8. */
+  readonly serializer?: Serializer<V>;
+  /** Default `CompressionTypes.None`. */
+  readonly compression?: CompressionType;
+  /** Messages sent but not yet answered, per producer, before `send` waits; default 20 000. */
+  readonly maxInFlight?: number;
+  /** Per-send timeout; default the client's requestTimeoutMs. */
+  readonly sendTimeoutMs?: number;
+  /** Largest payload accepted before sending; default 1 MiB (the broker's default maxMessageSize). */
+  readonly maxMessageSize?: number;
+}
+
+/** Options of `client.asyncProducer()`: one-way sends that never block the caller. */
+export interface AsyncProducerOptions<V = Buffer | string> extends ProducerOptions<V> {
+  /** Sliding window in permits (one per message, one more per 4 KiB); default 20 000. */
+  readonly windowSize?: number;
+  /** Messages spooled to disk per topic before new ones are dropped (and counted); default 500 000. */
+  readonly maxSpooled?: number;
+  /** How often the spool is resent while the broker is reachable; default 1000 ms. */
+  readonly resendIntervalMs?: number;
+}
+
+/** Options of `client.consumer()`. */
+export interface ConsumerOptions<V = Buffer> {
+  /** The consumer group (MetaQ's group rules: no whitespace, no `~!#$%^&*()+=\`'",;/?[]<>.:`). Required. */
+  readonly group: string;
+  /** Where offsets are committed; default a local file (`offsetsFile` of the client). */
+  readonly offsetStore?: OffsetStore;
+  /** Where a group without a committed offset starts; default `'earliest'`. */
+  readonly startFrom?: 'earliest' | 'latest';
+  /** Ignore committed offsets and start from the end at every start (MetaQ's alwaysConsumeFromMaxOffset). */
+  readonly alwaysStartFromLatest?: boolean;
+  /** Initial fetch size in bytes (MetaQ's maxSize); default 1 MiB. It doubles while a message does not fit. */
+  readonly fetchSize?: number;
+  /** Upper bound of the grown fetch size; default 64 MiB. */
+  readonly maxFetchSize?: number;
+  /** Per-fetch timeout (covers the broker's long poll); default 10 000 ms. */
+  readonly fetchTimeoutMs?: number;
+  /** Backoff cap when a partition has nothing new or fails; default 5000 ms (step 1/10 of it, as MetaQ). */
+  readonly maxFetchDelayMs?: number;
+  /** Messages delivered and not yet acked, over all partitions, before fetching pauses; default 1000. */
+  readonly maxInFlight?: number;
+  /** Messages of one partition in flight at once; default 1 (per-partition order). */
+  readonly partitionConcurrency?: number;
+  /** Offset commit period; default 5000 ms. Offsets are also committed on unsubscribe and close. */
+  readonly commitIntervalMs?: number;
+  /** In-line redeliveries of a failing message before it goes to the recover store; default 5. */
+  readonly maxFetchRetries?: number;
+  /** Period of the recover store's redelivery loop; default 300 000 ms (5 min, as MetaQ). */
+  readonly recoverIntervalMs?: number;
+  /** Redeliveries from the recover store before a message goes to the dead-letter topic; default 16. */
+  readonly maxRecoverAttempts?: number;
+  /** Dead-letter topic; default `<topic>.DLQ`. */
+  readonly deadLetterTopic?: (topic: string) => string;
+  /** Client-side filter: rejected messages are acked and never delivered. A throwing filter rejects. */
+  readonly filter?: (message: Message) => boolean;
+  /** Size of the message-id dedupe cache (skips ids already delivered to this group); default 4096, 0 = off. */
+  readonly dedupeCacheSize?: number;
+  /** Broadcast mode: every consumer process gets every message (the group is made per host) */
+  readonly broadcast?: boolean;
+  /** Default: the payload Buffer as is. */
+  readonly deserializer?: Deserializer<V>;
+}
+
+/** Client option defaults. */
+export const CLIENT_DEFAULTS = {
+  connectTimeoutMs: 10_000,
+  requestTimeoutMs: 10_000,
+  heartbeatIntervalMs: 5_000,
+  heartbeatTimeoutMs: 3_000,
+  reconnect: { initialDelayMs: 100, maxDelayMs: 5_000, maxAttempts: Infinity },
+  maxResponseBytes: 64 * 1024 * 1024,
+  recoverDir: join(homedir(), '.metaq', 'recover'),
+  offsetsFile: join(homedir(), '.metaq', 'offsets.json'),
+  zkRoot: '/meta',
+} as const;
+
+/** Producer option defaults. */
+export const PRODUCER_DEFAULTS = {
+  partitioner: 'round-robin',
+  maxInFlight: 20_000,
+  maxMessageSize: 1024 * 1024,
+  windowSize: 20_000,
+  maxSpooled: 500_000,
+  resendIntervalMs: 1_000,
+} as const;
+
+/** Consumer option defaults. */
+export const CONSUMER_DEFAULTS = {
+  startFrom: 'earliest',
+  alwaysStartFromLatest: false,
+  fetchSize: 1024 * 1024,
+  maxFetchSize: 64 * 1024 * 1024,
+  fetchTimeoutMs: 10_000,
+  maxFetchDelayMs: 5_000,
+  maxInFlight: 1_000,
+  partitionConcurrency: 1,
+  commitIntervalMs: 5_000,
+  maxFetchRetries: 5,
+  recoverIntervalMs: 300_000,
+  maxRecoverAttempts: 16,
+  dedupeCacheSize: 4096,
+  broadcast: false,
+} as const;
