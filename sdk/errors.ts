@@ -193,3 +193,14 @@ export class InvalidArgumentError extends MetaqError {
     super(ErrorCodes.INVALID_ARGUMENT, message);
   }
 }
+
+/**
+ * Thrown when a message needs a compression codec that is not registered (or whose factory failed), or a record's
+ * flag names a compression code that does not exist. Register a kafkajs-style codec factory to fix it, e.g.
+ * `CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec` (kafkajs-snappy).
+ */
+export class UnsupportedCompressionError extends MetaqError {
+  constructor(readonly compression: number, message: string, options: MetaqErrorOptions = {}) {
+    super(ErrorCodes.CONFIG, message, options);
+  }
+}

@@ -7,7 +7,7 @@
  * 0      4    msgLen   int32 BE: length of DATA (excludes this header)
  * 4      4    checksum int32 BE: CRC32(DATA) & 0x7fffffff
  * 8      8    msgId    int64 BE: broker-assigned id
- * 16     4    flag     int32 BE: bit0 = DATA starts with an attribute; bits 1-3 ours (compression codec)
+ * 16     4    flag     int32 BE: bit0 = DATA starts with an attribute; bits 16-18 ours (compression type, see sdk/codec/compression.ts)
  * 20     N    DATA     [attrLen int32 BE + attr UTF-8 when bit0] + payload
  * ```
  */
