@@ -27,9 +27,15 @@ function notExists(conn: Connection, opaque: number, topic: string, partition: n
 }
 
 /**
+ * The group MetaQ's topic browser and active pulls use: they expect an immediate 404 at the end of the log, so
+ * their gets never long-poll.
+ */
+export const NO_WAIT_GROUP = 'Just_for_Browser';
+
+/**
  * `get`: answers `value` with a byte window of the log starting at the offset (it may cut the last record),
  * 301 with the offset to move to when the requested one is outside the log, or, at the end of the log,
- * waits up to longPollTimeoutMs for new data before answering 404.
+ * waits up to longPollTimeoutMs for new data before answering 404 (except for {@link NO_WAIT_GROUP}).
  */
 export function handleGet(conn: Connection, req: GetRequest): void {
   const ctx = conn.ctx;
@@ -44,7 +50,7 @@ export function handleGet(conn: Connection, req: GetRequest): void {
     notExists(conn, req.opaque, req.topic, req.partition);
     return;
   }
-  serveGet(conn, req, log, ctx.config.system.longPollTimeoutMs > 0);
+  serveGet(conn, req, log, ctx.config.system.longPollTimeoutMs > 0 && req.group !== NO_WAIT_GROUP);
 }
 
 function serveGet(conn: Connection, req: GetRequest, log: PartitionLog, mayWait: boolean): void {

@@ -34,12 +34,12 @@ export class MetaqClient {
   /** @internal use {@link createClient} */
   constructor(router: BrokerRouter, logger: Logger, options: ResolvedClientOptions) {
     const owned = this.owned;
-    const self = this;
+    const isClosing = (): boolean => this.closing !== undefined;
     this.ctx = {
       router,
       logger,
       options,
-      get closing() { return self.closing !== undefined; },
+      get closing() { return isClosing(); },
       own(resource) {
         owned.add(resource);
         return () => { owned.delete(resource); };

@@ -1,4 +1,6 @@
 import type { Response } from '../protocol/commands.js';
+import type { ReplyHandler } from '../network/broker-connection.js';
+import type { LinkState } from '../network/broker-link.js';
 import type { Partition } from '../message.js';
 
 /**
@@ -13,8 +15,14 @@ export interface Link {
    * TimeoutError or ConnectionError when no reply comes.
    */
   request(encode: (opaque: number) => Buffer, timeoutMs?: number): Promise<Response>;
+  /** The callback form of `request` for hot paths: `handler(reply, error, token)` runs once, never synchronously. */
+  requestWith(encode: (opaque: number) => Buffer, handler: ReplyHandler, token: unknown, timeoutMs?: number): void;
   /** Sends a frame that gets no reply. */
   send(frame: Buffer): void;
+  /** True while a connection is up. */
+  readonly isConnected: boolean;
+  /** Calls `fn(state, error)` on every state change; returns the unsubscribe function. */
+  onStateChange(fn: (state: LinkState, error: Error | undefined) => void): () => void;
 }
 
 /**

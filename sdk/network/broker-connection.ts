@@ -14,14 +14,23 @@ export interface BrokerConnectionOptions {
   readonly maxResponseBytes?: number;
 }
 
-interface Pending {
-  readonly resolve: (r: Response) => void;
-  readonly reject: (e: Error) => void;
-  readonly deadline: number;
-}
+/**
+ * Called once with the reply to a request (`error` undefined), or with the error that ended it (`reply`
+ * undefined). `token` is what the caller passed with the request: hot paths pass their own state instead of
+ * allocating a closure per request.
+ */
+export type ReplyHandler = (reply: Response | undefined, error: Error | undefined, token: unknown) => void;
 
 /** How often pending requests are checked against their deadlines. */
-const SWEEP_MS = 50;
+const SWEEP_MS = 100;
+/** Initial number of pending-request slots; it doubles when a slot is still taken by an old request. */
+const INITIAL_SLOTS = 1024;
+
+const settlePromise: ReplyHandler = (reply, error, token) => {
+  const p = token as { resolve: (r: Response) => void; reject: (e: Error) => void };
+  if (error === undefined) p.resolve(reply!);
+  else p.reject(error);
+};
 
 /**
  * One TCP connection to one broker: requests are pipelined and their replies matched by opaque, in any order.
@@ -40,10 +49,20 @@ const SWEEP_MS = 50;
 export class BrokerConnection {
   readonly url: string;
   private readonly decoder: ResponseDecoder;
-  private readonly pending = new Map<number, Pending>();
   private readonly requestTimeoutMs: number;
+  // Pending requests live in slots indexed by `opaque & mask` (opaques are handed out in sequence), so a request
+  // costs no Map entry and no per-request object.
+  private slotOpaque = new Int32Array(INITIAL_SLOTS);
+  private slotDeadline = new Float64Array(INITIAL_SLOTS);
+  private slotHandler: (ReplyHandler | undefined)[] = new Array<ReplyHandler | undefined>(INITIAL_SLOTS).fill(undefined);
+  private slotToken: unknown[] = new Array<unknown>(INITIAL_SLOTS).fill(undefined);
+  private mask = INITIAL_SLOTS - 1;
+  private pendingCount = 0;
   private opaque = 0;
-  private corked = false;
+  // Frames written in one tick are gathered and written as one buffer on the next tick.
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+  private flushScheduled = false;
   private sweeper: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
   private closedByUser = false;
@@ -92,7 +111,7 @@ export class BrokerConnection {
 
   /** Requests waiting for their reply. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pendingCount;
   }
 
   /**
@@ -100,14 +119,30 @@ export class BrokerConnection {
    * Rejects with TimeoutError after `timeoutMs`, or ConnectionError if the connection is or becomes closed.
    */
   request(encode: (opaque: number) => Buffer, timeoutMs = this.requestTimeoutMs): Promise<Response> {
-    if (!this.isOpen) return Promise.reject(this.closedError());
+    return new Promise((resolve, reject) => this.requestWith(encode, settlePromise, { resolve, reject }, timeoutMs));
+  }
+
+  /**
+   * The callback form of {@link request}, for hot paths: `handler(reply, error, token)` runs exactly once, never
+   * synchronously inside this call.
+   */
+  requestWith(encode: (opaque: number) => Buffer, handler: ReplyHandler, token: unknown,
+    timeoutMs = this.requestTimeoutMs): void {
+    if (!this.isOpen) {
+      const err = this.closedError();
+      process.nextTick(handler, undefined, err, token);
+      return;
+    }
     const opaque = this.nextOpaque();
     const frame = encode(opaque);
-    return new Promise((resolve, reject) => {
-      this.pending.set(opaque, { resolve, reject, deadline: Date.now() + timeoutMs });
-      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS);
-      this.write(frame);
-    });
+    const i = opaque & this.mask;
+    this.slotOpaque[i] = opaque;
+    this.slotDeadline[i] = Date.now() + timeoutMs;
+    this.slotHandler[i] = handler;
+    this.slotToken[i] = token;
+    this.pendingCount++;
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS);
+    this.write(frame);
   }
 
   /** Sends a frame that gets no reply (`quit`, transaction END). */
@@ -125,6 +160,7 @@ export class BrokerConnection {
   async close(): Promise<void> {
     this.closedByUser = true;
     this.failure ??= new ConnectionError(`connection to ${this.url} was closed`);
+    this.flush();
     this.socket.end();
     this.socket.destroySoon();
     const forced = setTimeout(() => this.socket.destroy(), 1000);
@@ -138,33 +174,74 @@ export class BrokerConnection {
     this.socket.destroy();
   }
 
+  /** The next opaque whose slot is free, growing the slots when the one in turn is still taken. */
   private nextOpaque(): number {
-    // Skip opaques still pending after a wrap-around (2^31 requests later).
-    do this.opaque = this.opaque === 0x7fffffff ? 1 : this.opaque + 1;
-    while (this.pending.has(this.opaque));
-    return this.opaque;
+    for (;;) {
+      this.opaque = this.opaque === 0x7fffffff ? 1 : this.opaque + 1;
+      if (this.slotOpaque[this.opaque & this.mask] === 0) return this.opaque;
+      if (this.pendingCount * 2 >= this.slotOpaque.length) this.grow();
+    }
+  }
+
+  private grow(): void {
+    const n = this.slotOpaque.length * 2;
+    const opaque = new Int32Array(n);
+    const deadline = new Float64Array(n);
+    const handler = new Array<ReplyHandler | undefined>(n).fill(undefined);
+    const token = new Array<unknown>(n).fill(undefined);
+    const mask = n - 1;
+    for (let i = 0; i < this.slotOpaque.length; i++) {
+      const o = this.slotOpaque[i]!;
+      if (o === 0) continue;
+      const j = o & mask;
+      opaque[j] = o;
+      deadline[j] = this.slotDeadline[i]!;
+      handler[j] = this.slotHandler[i];
+      token[j] = this.slotToken[i];
+    }
+    this.slotOpaque = opaque;
+    this.slotDeadline = deadline;
+    this.slotHandler = handler;
+    this.slotToken = token;
+    this.mask = mask;
+  }
+
+  /** Frees slot `i` and runs its handler. */
+  private settle(i: number, reply: Response | undefined, error: Error | undefined): void {
+    const handler = this.slotHandler[i]!;
+    const token = this.slotToken[i];
+    this.slotOpaque[i] = 0;
+    this.slotHandler[i] = undefined;
+    this.slotToken[i] = undefined;
+    this.pendingCount--;
+    handler(reply, error, token);
   }
 
   private write(frame: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    this.chunks.push(frame);
+    this.chunkBytes += frame.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
     }
-    this.socket.write(frame);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const chunks = this.chunks;
+    if (chunks.length === 0 || this.socket.destroyed) return;
+    this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.chunkBytes));
+    this.chunks = [];
+    this.chunkBytes = 0;
   }
 
   private onData(chunk: Buffer): void {
     this.decoder.push(chunk);
     try {
       for (let r = this.decoder.next(); r !== undefined; r = this.decoder.next()) {
-        const p = this.pending.get(r.opaque);
-        if (p === undefined) continue; // a reply after its timeout
-        this.pending.delete(r.opaque);
-        p.resolve(r);
+        const i = r.opaque & this.mask;
+        if (this.slotOpaque[i] !== r.opaque || r.opaque === 0) continue; // a reply after its timeout
+        this.settle(i, r, undefined);
       }
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
@@ -175,12 +252,11 @@ export class BrokerConnection {
 
   private sweep(): void {
     const now = Date.now();
-    for (const [opaque, p] of this.pending) {
-      if (p.deadline > now) continue;
-      this.pending.delete(opaque);
-      p.reject(new TimeoutError(`no reply from ${this.url} to request ${opaque} in time`));
+    for (let i = 0; i < this.slotOpaque.length && this.pendingCount > 0; i++) {
+      if (this.slotOpaque[i] === 0 || this.slotDeadline[i]! > now) continue;
+      this.settle(i, undefined, new TimeoutError(`no reply from ${this.url} to request ${this.slotOpaque[i]} in time`));
     }
-    if (this.pending.size === 0) this.stopSweeper();
+    if (this.pendingCount === 0) this.stopSweeper();
   }
 
   private stopSweeper(): void {
@@ -194,9 +270,12 @@ export class BrokerConnection {
 
   private handleClose(): void {
     this.stopSweeper();
+    this.chunks = [];
+    this.chunkBytes = 0;
     const err = this.closedError();
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    for (let i = 0; i < this.slotOpaque.length && this.pendingCount > 0; i++) {
+      if (this.slotOpaque[i] !== 0) this.settle(i, undefined, err);
+    }
     for (const fn of this.closeListeners) fn(this.closedByUser ? undefined : err);
     this.closeListeners.clear();
   }

@@ -3,7 +3,7 @@ import type { Link } from '../cluster/broker-router.js';
 import { ConnectionError, ShuttingDownError, TimeoutError } from '../errors.js';
 import type { Response } from '../protocol/commands.js';
 import { encodeVersion } from '../protocol/encode.js';
-import { BrokerConnection, type BrokerConnectionOptions } from './broker-connection.js';
+import { BrokerConnection, type BrokerConnectionOptions, type ReplyHandler } from './broker-connection.js';
 import { formatBrokerUrl, type BrokerAddress } from './broker-url.js';
 
 export interface BrokerLinkOptions extends BrokerConnectionOptions {
@@ -112,6 +112,16 @@ export class BrokerLink implements Link {
     if (this.state === 'connected' && conn !== undefined) return conn.request(encode, timeoutMs);
     const start = Date.now();
     return this.whenConnected(timeoutMs).then(() => this.request(encode, Math.max(1, timeoutMs - (Date.now() - start))));
+  }
+
+  requestWith(encode: (opaque: number) => Buffer, handler: ReplyHandler, token: unknown,
+    timeoutMs = this.requestTimeoutMs): void {
+    const conn = this.conn;
+    if (this.state === 'connected' && conn !== undefined) {
+      conn.requestWith(encode, handler, token, timeoutMs);
+      return;
+    }
+    this.request(encode, timeoutMs).then((r) => handler(r, undefined, token), (e: Error) => handler(undefined, e, token));
   }
 
   /** Sends a frame that gets no reply; throws ConnectionError while disconnected. */

@@ -1,0 +1,76 @@
+/**
+ * What the producer remembers per topic, so the send path never awaits the router for a known topic: the checked
+ * `put <topic> ` prefix and the partition list. The list is refreshed in the background once it is older than
+ * {@link REFRESH_MS}; until then (and if the refresh fails) the last list is used.
+ */
+import type { Logger } from 'pino';
+import type { BrokerRouter } from '../cluster/broker-router.js';
+import type { Partition } from '../message.js';
+import { putPrefix } from './put-frame.js';
+
+/** Age after which a topic's partition list is asked again (in the background). */
+export const REFRESH_MS = 30_000;
+
+/** One topic as the producer knows it. */
+export interface TopicState {
+  readonly name: string;
+  /** `put <topic> ` */
+  readonly prefix: Buffer;
+  /** Undefined until first loaded. */
+  partitions: readonly Partition[] | undefined;
+  loadedAt: number;
+  loading: Promise<readonly Partition[]> | undefined;
+}
+
+/**
+ * The per-topic state of a producer.
+ *
+ * @example
+ * ```ts
+ * const topics = new TopicCache(router, logger);
+ * const t = topics.get('orders');            // checks the name (InvalidArgumentError)
+ * if (t.partitions === undefined) await topics.load(t);
+ * ```
+ */
+export class TopicCache {
+  private readonly topics = new Map<string, TopicState>();
+  private lastTopic: TopicState | undefined;
+  private calls = 0;
+
+  constructor(private readonly router: BrokerRouter, private readonly logger: Logger) {}
+
+  /** The state of `name`, created (and the name checked) on first use; starts a refresh when the list is old. */
+  get(name: string): TopicState {
+    let t = this.lastTopic;
+    if (t === undefined || t.name !== name) {
+      t = this.topics.get(name);
+      if (t === undefined) {
+        t = { name, prefix: putPrefix(name), partitions: undefined, loadedAt: 0, loading: undefined };
+        this.topics.set(name, t);
+      }
+      this.lastTopic = t;
+    }
+    // Reading the clock on every send costs more than the rest of this lookup: look once per 1024 sends.
+    if ((++this.calls & 1023) === 0 && t.partitions !== undefined && t.loading === undefined &&
+        performance.now() - t.loadedAt > REFRESH_MS) {
+      this.load(t).catch((err: unknown) => {
+        this.logger.warn({ topic: name, err }, 'refreshing the partitions of a topic failed; keeping the old list');
+      });
+    }
+    return t;
+  }
+
+  /** Loads (or reloads) the partition list; concurrent calls share one request to the router. */
+  load(t: TopicState): Promise<readonly Partition[]> {
+    t.loading ??= this.router.partitionsForPublish(t.name).then((partitions) => {
+      t.partitions = partitions;
+      t.loadedAt = performance.now();
+      t.loading = undefined;
+      return partitions;
+    }, (err: unknown) => {
+      t.loading = undefined;
+      throw err;
+    });
+    return t.loading;
+  }
+}
