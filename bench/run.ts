@@ -7,7 +7,10 @@
  * window. Writes bench/results/<date>-<mode>.json and .md and prints the table.
  *
  * Options: --full | --quick, --reps N, --seconds S (window), --only a,b (case id substrings),
- * --no-broker, --no-raw, --no-jetstream, --out DIR.
+ * --no-broker, --no-raw, --no-jetstream, --no-sdk, --out DIR.
+ *
+ * After the matrix, the SDK cases (bench/sdk-compare.ts) measure the SDK's producer and consumer against the raw
+ * protocol client on the same broker.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,7 @@ import { ensureNatsServer, natsServerVersion } from './nats-peer.js';
 import { collectEvents, spawnTracked, treeCpuSeconds } from './processes.js';
 import { checkTargets, formatRate, markdown, summarize, type PhaseFigures, type RunMeta, type RunRecord } from './report.js';
 import { BrokerUnavailableError, REPO_ROOT, startTarget, type Target } from './targets.js';
+import { compareSdk, sdkCases, sdkMarkdown, type SdkComparison } from './sdk-compare.js';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -128,7 +132,7 @@ async function main(): Promise<void> {
       full: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false },
       reps: { type: 'string' }, seconds: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' },
       'no-broker': { type: 'boolean', default: false }, 'no-raw': { type: 'boolean', default: false },
-      'no-jetstream': { type: 'boolean', default: false },
+      'no-jetstream': { type: 'boolean', default: false }, 'no-sdk': { type: 'boolean', default: false },
     },
   });
   const base = values.full ? fullMatrix() : quickMatrix();
@@ -175,6 +179,19 @@ async function main(): Promise<void> {
       }
     }
   }
+  const sdkRuns: SdkComparison[] = [];
+  if (!values['no-sdk'] && !values['no-broker'] && brokerOff === null) {
+    const cases = sdkCases().filter((c) => only.length === 0 || only.some((o) => c.id.includes(o)));
+    for (let rep = 1; rep <= m.reps; rep++) {
+      for (const c of cases) {
+        const r = await compareSdk(c, rep, { warmupMs: m.warmupMs, measureMs: m.measureMs }, runGenerator);
+        sdkRuns.push(r);
+        const f = (x: PhaseFigures | null): string => (x === null ? '—' : formatRate(x.msgsPerSec));
+        log(`[sdk] ${c.id} rep ${rep}: produce raw ${f(r.rawProduce)} send ${f(r.sdkSend)} sendAll ${f(r.sdkSendAll)} | ` +
+          `consume raw ${f(r.rawConsume)} sdk ${f(r.sdkConsume)}${r.error === null ? '' : ` ERROR ${r.error}`}`);
+      }
+    }
+  }
   const rows = summarize(m.cases, runs);
   const targets = checkTargets(rows);
   const date = new Date().toISOString();
@@ -186,8 +203,8 @@ async function main(): Promise<void> {
   const outDir = values.out ?? path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const stem = path.join(outDir, `${date.replace(/[:.]/g, '-')}-${m.name}`);
-  const md = markdown(meta, rows, targets);
-  writeFileSync(`${stem}.json`, `${JSON.stringify({ meta, cases: m.cases, runs, summary: rows, targets }, null, 2)}\n`);
+  const md = `${markdown(meta, rows, targets)}${sdkRuns.length === 0 ? '' : `\n${sdkMarkdown(sdkRuns)}`}`;
+  writeFileSync(`${stem}.json`, `${JSON.stringify({ meta, cases: m.cases, runs, summary: rows, targets, sdk: sdkRuns }, null, 2)}\n`);
   writeFileSync(`${stem}.md`, md);
   process.stdout.write(`${md}\nwritten: ${stem}.json, ${stem}.md\n`);
 }

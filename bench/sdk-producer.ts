@@ -1,93 +1,104 @@
 /**
- * SDK producer throughput: `producer.send` through a real client (one connection), keeping `inFlight` sends
- * outstanding, the same record shape every time (round-robin over the topic's partitions). Compare with
- * bench/load-producer.ts (pre-encoded raw frames) on the same broker, with `connections: 1` and the same depth.
+ * SDK producer throughput: `producer.send` (or the `sendAll` operator) through a real client, one connection,
+ * `inFlight` sends outstanding, round-robin over the topic's partitions. bench/run.ts compares it with
+ * bench/load-producer.ts (pre-encoded raw frames) on the same broker with one connection and the same depth.
+ * Run as a process; prints `window-start`, `window-end` and `result` JSON lines like the load generators:
  *
- *   node --import tsx bench/sdk-producer.ts '{"port":8123,"topic":"bench","messages":500000,"size":1024,"inFlight":8192}'
- *
- * `mode: "sendAll"` drives the RxJS operator instead of `send`. Prints one JSON line: the result.
+ *   node --import tsx bench/sdk-producer.ts '{"port":8123,"topic":"bench","payloadSize":1024,"inFlight":8192}'
  */
 import { performance } from 'node:perf_hooks';
-import { range, map, lastValueFrom, count } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { createClient } from '../sdk/client/client.js';
+import type { Producer } from '../sdk/producer/producer.js';
+import { optionsFromArgv } from './load-driver.js';
 import { isMain } from './processes.js';
 
 export interface SdkProducerOptions {
+  readonly host: string;
   readonly port: number;
-  readonly host?: string;
   readonly topic: string;
-  /** Messages to send (the first 5% are a warm-up, not timed). */
-  readonly messages: number;
-  /** Payload bytes. */
-  readonly size: number;
+  readonly payloadSize: number;
   /** Sends outstanding at once. */
   readonly inFlight: number;
-  /** Default 'send'. */
-  readonly mode?: 'send' | 'sendAll';
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  readonly mode: 'send' | 'sendAll';
 }
 
-export interface SdkProducerResult {
-  /** Messages acked in the timed part. */
-  readonly msgs: number;
-  readonly seconds: number;
-  readonly msgsPerSec: number;
-  readonly clientCpuSec: number;
+const DEFAULTS: SdkProducerOptions = {
+  host: '127.0.0.1', port: 8123, topic: 'bench', payloadSize: 1024, inFlight: 8192, warmupMs: 2000, measureMs: 8000,
+  mode: 'send',
+};
+
+type Record = { readonly topic: string; readonly value: Buffer };
+
+/** Keeps `depth` sends outstanding until stopped; `onAck` runs per answer. */
+function driveSend(producer: Producer<Buffer>, record: Record, depth: number, onAck: () => void, onError: (e: unknown) => void):
+() => void {
+  let stopped = false;
+  const issue = (): void => {
+    producer.send(record).then(() => {
+      onAck();
+      if (!stopped) issue();
+    }, onError);
+  };
+  for (let i = 0; i < depth; i++) issue();
+  return () => { stopped = true; };
 }
 
-/** Runs the SDK producer against a broker at `port` and reports its throughput. */
-export async function runSdkProducer(o: SdkProducerOptions): Promise<SdkProducerResult> {
-  const client = await createClient({ serverUrl: `meta://${o.host ?? '127.0.0.1'}:${o.port}` });
+/** An endless stream through `sendAll`; unsubscribing stops it. */
+function driveSendAll(producer: Producer<Buffer>, record: Record, depth: number, onAck: () => void, onError: (e: unknown) => void):
+() => void {
+  // A source that emits as fast as sendAll takes records (it buffers at most a few batches ahead).
+  const source = new Observable<Record>((sub) => {
+    let live = true;
+    const pump = (): void => {
+      for (let i = 0; i < depth && live; i++) sub.next(record);
+      if (live) setImmediate(pump);
+    };
+    pump();
+    return () => { live = false; };
+  });
+  const s: Subscription = source.pipe(producer.sendAll({ maxInFlight: depth })).subscribe({ next: onAck, error: onError });
+  return () => s.unsubscribe();
+}
+
+/** Runs the SDK producer for warm-up + window and emits the figures of the window. */
+export async function runSdkProducer(o: SdkProducerOptions, emit: (line: object) => void): Promise<void> {
+  const client = await createClient({ serverUrl: `meta://${o.host}:${o.port}` });
   try {
     const producer = client.producer<Buffer>({ maxInFlight: o.inFlight });
-    const value = Buffer.alloc(o.size, 0x61);
-    const record = { topic: o.topic, value };
+    const record = { topic: o.topic, value: Buffer.alloc(o.payloadSize, 0x61) };
     await producer.send(record); // loads the topic's partitions
-    const warmup = Math.floor(o.messages * 0.05);
-    await (o.mode === 'sendAll' ? viaSendAll : viaSend)(producer, record, warmup, o.inFlight);
+    let acked = 0;
+    let firstError: string | null = null;
+    const stop = (o.mode === 'sendAll' ? driveSendAll : driveSend)(producer, record, o.inFlight, () => { acked++; },
+      (e) => { firstError ??= String(e); });
+    await new Promise((r) => setTimeout(r, o.warmupMs));
+    const a0 = acked;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const timed = o.messages - warmup;
-    await (o.mode === 'sendAll' ? viaSendAll : viaSend)(producer, record, timed, o.inFlight);
+    emit({ event: 'window-start' });
+    await new Promise((r) => setTimeout(r, o.measureMs));
+    emit({ event: 'window-end' });
     const seconds = (performance.now() - t0) / 1000;
+    const msgs = acked - a0;
     const cpu = process.cpuUsage(cpu0);
-    return { msgs: timed, seconds, msgsPerSec: timed / seconds, clientCpuSec: (cpu.user + cpu.system) / 1e6 };
+    stop();
+    await producer.close();
+    emit({
+      event: 'result', msgs, seconds, msgsPerSec: msgs / seconds, mbPerSec: (msgs * o.payloadSize) / seconds / 1e6,
+      clientCpuSec: (cpu.user + cpu.system) / 1e6, correct: firstError === null, firstError,
+    });
   } finally {
     await client.close();
   }
 }
 
-type Sender = { send(r: { topic: string; value: Buffer }): Promise<unknown> };
-
-/** `n` sends with `depth` outstanding: each answer starts the next send. */
-function viaSend(producer: Sender, record: { topic: string; value: Buffer }, n: number, depth: number): Promise<void> {
-  if (n === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    let sent = 0;
-    let done = 0;
-    const onDone = (): void => {
-      if (++done === n) resolve();
-      else if (sent < n) issue();
-    };
-    const issue = (): void => {
-      sent++;
-      producer.send(record).then(onDone, reject);
-    };
-    for (let i = 0; i < Math.min(depth, n); i++) issue();
-  });
-}
-
-async function viaSendAll(producer: { sendAll(o: { maxInFlight: number }): import('rxjs').OperatorFunction<{ topic: string; value: Buffer }, unknown> },
-  record: { topic: string; value: Buffer }, n: number, depth: number): Promise<void> {
-  if (n === 0) return;
-  await lastValueFrom(range(0, n).pipe(map(() => record), producer.sendAll({ maxInFlight: depth }), count()));
-}
-
 if (isMain(import.meta.url)) {
-  const o = JSON.parse(process.argv[2] ?? '{}') as Partial<SdkProducerOptions>;
-  runSdkProducer({ topic: 'bench', messages: 500_000, size: 1024, inFlight: 8192, port: 8123, ...o }).then((r) => {
-    process.stdout.write(`${JSON.stringify({ event: 'result', ...r })}\n`);
-  }, (e: unknown) => {
-    process.stdout.write(`${JSON.stringify({ event: 'fatal', error: String(e) })}\n`);
+  const emit = (line: object): void => { process.stdout.write(`${JSON.stringify(line)}\n`); };
+  runSdkProducer(optionsFromArgv(DEFAULTS), emit).catch((e: unknown) => {
+    emit({ event: 'fatal', error: String(e) });
     process.exitCode = 1;
   });
 }
