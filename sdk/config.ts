@@ -114,7 +114,13 @@ export interface ConsumerOptions<V = Buffer> {
   readonly deadLetterTopic?: (topic: string) => string;
   /** Client-side filter: rejected messages are acked and never delivered. A throwing filter rejects. */
   readonly filter?: (message: Message) => boolean;
-  /** Size of the message-id dedupe cache (skips ids already delivered to this group); default 4096, 0 = off. */
+  /**
+   * Size of MetaQ's message-id cache: a process-wide LRU of the (group, id) pairs processed (acked); a message found
+   * in it is skipped (acked without delivery), so a partition that moves between consumers of one process, or a
+   * consumer made again, does not deliver what the group already processed there. Default 0 = off (MetaQ: 4096):
+   * every consumer already drops the offsets it saw processed, at no cost per message; the id cache costs a lookup
+   * per message.
+   */
   readonly dedupeCacheSize?: number;
   /** Broadcast mode: every consumer process gets every message (the group is made per host) */
   readonly broadcast?: boolean;
@@ -159,6 +165,6 @@ export const CONSUMER_DEFAULTS = {
   maxFetchRetries: 5,
   recoverIntervalMs: 300_000,
   maxRecoverAttempts: 16,
-  dedupeCacheSize: 4096,
+  dedupeCacheSize: 0,
   broadcast: false,
 } as const;

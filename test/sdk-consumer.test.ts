@@ -275,29 +275,51 @@ describe('sdk/consumer (against an in-process broker)', () => {
     await consumer.close();
   });
 
-  it('skips messages the consumer already processed when it reads them again (none with dedupe off)', async () => {
+  it('skips messages the consumer already processed when it reads them again', async () => {
     const topic = uniqueName('dedupe');
     const sizes = await produce(tb.port, topic, [0, 1], 20);
     const end = sizes.slice(0, 20).reduce((a, b) => a + b, 0);
-    for (const [size, expected] of [[4096, 0], [0, 40]] as const) {
+    const store = new MemoryStore();
+    store.dropCommits = true; // every subscription starts again from the first message
+    const consumer = client.consumer({ group: uniqueName('g'), offsetStore: store, maxFetchDelayMs: 100 });
+    const first = collect(consumer.messages$(topic));
+    await waitFor(() => first.seen.length >= 40, { what: '40 messages' });
+    first.sub.unsubscribe();
+    await consumer.commit(); // waits for the final commit of the first subscription
+    store.attempts.clear();
+    const second = collect(consumer.messages$(topic));
+    // The second read is over when it tried to commit the end of both partitions.
+    await waitFor(async () => {
+      await consumer.commit();
+      return [...store.attempts.values()].filter((c) => c.offset === end).length === 2;
+    }, { what: 'the second read' });
+    assert.equal(second.seen.length, 0);
+    second.sub.unsubscribe();
+    await consumer.close();
+  });
+
+  it('with the message-id cache, a new consumer of the group skips what an earlier one processed', async () => {
+    const topic = uniqueName('idcache');
+    const sizes = await produce(tb.port, topic, [0, 1], 20);
+    const end = sizes.slice(0, 20).reduce((a, b) => a + b, 0);
+    const group = uniqueName('g');
+    /** Reads the topic from the start with a fresh consumer until it acked the end of both partitions. */
+    const readAll = async (dedupeCacheSize: number): Promise<number> => {
       const store = new MemoryStore();
-      store.dropCommits = true; // every subscription starts again from the first message
-      const consumer = client.consumer({ group: uniqueName('g'), offsetStore: store, dedupeCacheSize: size, maxFetchDelayMs: 100 });
-      const first = collect(consumer.messages$(topic));
-      await waitFor(() => first.seen.length >= 40, { what: '40 messages' });
-      first.sub.unsubscribe();
-      await consumer.commit(); // waits for the final commit of the first subscription
-      store.attempts.clear();
-      const second = collect(consumer.messages$(topic));
-      // The second read is over when it tried to commit the end of both partitions.
+      store.dropCommits = true; // each consumer starts from the first message
+      const consumer = client.consumer({ group, offsetStore: store, dedupeCacheSize, maxFetchDelayMs: 100 });
+      const read = collect(consumer.messages$(topic));
       await waitFor(async () => {
         await consumer.commit();
         return [...store.attempts.values()].filter((c) => c.offset === end).length === 2;
-      }, { what: `second read (cache ${size})` });
-      assert.equal(second.seen.length, expected, `dedupe cache size ${size}`);
-      second.sub.unsubscribe();
+      }, { what: `a read with cache size ${dedupeCacheSize}` });
+      read.sub.unsubscribe();
       await consumer.close();
-    }
+      return read.seen.length;
+    };
+    assert.equal(await readAll(4096), 40, 'the first consumer gets everything');
+    assert.equal(await readAll(4096), 0, 'the next one skips every id the group processed');
+    assert.equal(await readAll(0), 40, 'without the cache, everything again');
   });
 
   it('redelivers a nacked message in line exactly maxFetchRetries times, then through the recover store', async () => {

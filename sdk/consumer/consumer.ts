@@ -23,6 +23,7 @@ import type { OffsetStore } from '../offsets/offset-store.js';
 import { topicNameProblem } from '../protocol/names.js';
 import { resolveConsumerOptions, type ResolvedConsumerOptions } from './consumer-options.js';
 import { ProcessedRanges } from './processed-ranges.js';
+import { processIdCache, type DedupeCache } from './dedupe-cache.js';
 import { RecoverManager } from './recover-manager.js';
 import { TopicSubscription, type FailedMessageStore, type SubscriptionDeps } from './topic-subscription.js';
 
@@ -58,7 +59,8 @@ export class Consumer<V = Buffer> {
   readonly options: ResolvedConsumerOptions<V>;
   private readonly offsetStore: OffsetStore;
   private readonly ownsStore: boolean;
-  private readonly processed: ProcessedRanges | undefined;
+  private readonly processed: ProcessedRanges;
+  private readonly idCache: DedupeCache | undefined;
   private readonly subscriptions = new Set<TopicSubscription<V>>();
   /** Subscriptions torn down whose close (final commit included) is still running. */
   private readonly closingSubs = new Map<TopicSubscription<V>, Promise<void>>();
@@ -72,7 +74,8 @@ export class Consumer<V = Buffer> {
     this.options = resolveConsumerOptions(options);
     this.ownsStore = options.offsetStore === undefined;
     this.offsetStore = options.offsetStore ?? LocalFileOffsetStore.forFile(ctx.options.offsetsFile);
-    this.processed = this.options.dedupeCacheSize > 0 ? new ProcessedRanges() : undefined;
+    this.processed = new ProcessedRanges();
+    this.idCache = this.options.dedupeCacheSize > 0 ? processIdCache(this.options.dedupeCacheSize) : undefined;
     this.unregister = ctx.own(this);
   }
 
@@ -203,6 +206,7 @@ export class Consumer<V = Buffer> {
       options: this.options,
       offsetStore: this.offsetStore,
       processed: this.processed,
+      idCache: this.idCache,
       makeRecoverStore: (t, redeliver) => this.makeRecoverStore(t, redeliver),
       ready: Promise.allSettled(this.closingSubs.values()),
     };

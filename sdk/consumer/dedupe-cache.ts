@@ -56,6 +56,28 @@ export class DedupeCache {
     return false;
   }
 
+  /** True when (group, id) is remembered (it becomes the most recent); remembers nothing new. */
+  has(group: string, id: bigint): boolean {
+    if (this.size === 0) return false;
+    const key = this.keyOf(group, id);
+    if (!this.entries.has(key)) return false;
+    this.entries.delete(key);
+    this.entries.set(key, true);
+    return true;
+  }
+
+  /** Remembers (group, id) as the most recent pair, evicting the least recent when full. */
+  add(group: string, id: bigint): void {
+    if (this.size === 0) return;
+    const key = this.keyOf(group, id);
+    this.entries.delete(key);
+    this.entries.set(key, true);
+    if (this.entries.size > this.size) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+  }
+
   /** Forgets everything. */
   clear(): void {
     this.entries.clear();
@@ -77,4 +99,24 @@ export class DedupeCache {
     const unsigned = id < 0n ? BigInt.asUintN(64, id) : id;
     return g === 0n ? unsigned : unsigned + (g << GROUP_SHIFT);
   }
+}
+
+const shared = new Map<number, DedupeCache>();
+
+/**
+ * The process-wide cache of a given size, as MetaQ's MessageIdCache is one per JVM: consumers of a group in one
+ * process (a partition moving between them, a consumer closed and made again) share what was processed.
+ *
+ * @example
+ * ```ts
+ * processIdCache(4096) === processIdCache(4096); // true
+ * ```
+ */
+export function processIdCache(size: number): DedupeCache {
+  let c = shared.get(size);
+  if (c === undefined) {
+    c = new DedupeCache(size);
+    shared.set(size, c);
+  }
+  return c;
 }

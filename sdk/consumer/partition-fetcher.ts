@@ -40,6 +40,8 @@ export interface FetcherHost<V> {
   readonly queue: DeliveryQueue<V>;
   /** False: the message is skipped (acked without delivery): the filter rejects it. */
   accept(message: FetchedMessage<V>): boolean;
+  /** A delivered message was acked (processed). */
+  processedMessage(message: FetchedMessage<V>): void;
   /** The partition's run already processed by this consumer (skipped when read again); undefined: no filter. */
   processedRange(partition: Partition): ProcessedRange | undefined;
   /** Keeps a message whose in-line retries are exhausted; resolves once it is stored safely. */
@@ -64,7 +66,7 @@ export class PartitionDelivery<V> implements Delivery<V> {
   ack(): void {
     if (this.settled) return;
     this.settled = true;
-    this.fetcher.acked(this.seq);
+    this.fetcher.acked(this.seq, this.message);
   }
 
   nack(error?: unknown): void {
@@ -190,8 +192,9 @@ export class PartitionFetcher<V> implements DeliverySource {
   }
 
   /** @internal from PartitionDelivery.ack */
-  acked(seq: number): void {
+  acked(seq: number, message: FetchedMessage<V>): void {
     this.tracker.ack(seq);
+    this.host.processedMessage(message);
     if (this.stopped) return;
     this.outstanding--;
     this.withUser--;

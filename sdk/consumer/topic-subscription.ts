@@ -19,6 +19,7 @@ import type { FetchedMessage } from './decode-messages.js';
 import { DeliveryQueue, type DeliverySource } from './delivery-queue.js';
 import { PartitionFetcher, type FetcherHost } from './partition-fetcher.js';
 import type { ProcessedRange, ProcessedRanges } from './processed-ranges.js';
+import type { DedupeCache } from './dedupe-cache.js';
 
 /**
  * The part of the recover manager a subscription uses (sdk/consumer/recover-manager.ts).
@@ -46,8 +47,10 @@ export interface SubscriptionDeps<V> {
   readonly ctx: ClientContext;
   readonly options: ResolvedConsumerOptions<V>;
   readonly offsetStore: OffsetStore;
-  /** Runs already processed per partition (the duplicate filter); undefined when it is off. */
+  /** Runs already processed per partition (the duplicate filter by offset). */
   readonly processed: ProcessedRanges | undefined;
+  /** MetaQ's message-id cache (ids processed recently); undefined when off. */
+  readonly idCache?: DedupeCache | undefined;
   /** Makes the recover store of this topic@group; `redeliver` resolves when the redelivered message is acked. */
   readonly makeRecoverStore: (topic: string, redeliver: (message: Message<V>) => Promise<void>) => FailedMessageStore<V>;
   /** Resolves once earlier subscriptions of the consumer made their final commits (so offsets load fresh). */
@@ -229,6 +232,7 @@ export class TopicSubscription<V> implements FetcherHost<V> {
   }
 
   accept(m: FetchedMessage<V>): boolean {
+    if (this.deps.idCache?.has(this.options.group, m.id) === true) return false;
     const filter = this.options.filter;
     if (filter === undefined) return true;
     try {
@@ -237,6 +241,10 @@ export class TopicSubscription<V> implements FetcherHost<V> {
       this.ctx.logger.warn({ err, topic: this.topic, offset: m.offset }, 'message filter threw: the message is skipped');
       return false;
     }
+  }
+
+  processedMessage(m: FetchedMessage<V>): void {
+    this.deps.idCache?.add(this.options.group, m.id);
   }
 
   processedRange(p: Partition): ProcessedRange | undefined {
