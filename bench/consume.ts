@@ -3,7 +3,7 @@
  * `get <topic> <group> <partition> <offset> <maxSize> <opaque>` (opaque = partition), one get in flight per
  * partition and all partitions at once, counting whole records by their 20-byte headers (a cut tail is
  * fetched again from its start). A partition is done when it has yielded the number of messages the
- * producer got acked for it. Every 64th record's CRC is checked. Run as a process:
+ * producer got acked for it. Every 64th record's CRC is checked (`crcEvery`: 1 checks all, as the SDK does). Run as a process:
  *
  *   node --import tsx bench/consume.ts '{"port":8123,"topic":"bench","expected":[1000,1000]}'
  *
@@ -25,6 +25,8 @@ export interface ConsumeOptions {
   readonly expected: readonly number[];
   readonly maxSize: number;
   readonly timeoutMs: number;
+  /** Check the CRC of every n-th record (default 64; 1 = every record, as the SDK does). */
+  readonly crcEvery?: number;
 }
 
 export interface ConsumeResult {
@@ -43,11 +45,12 @@ export interface ConsumeResult {
 }
 
 const HEADER = 20;
-const CRC_SAMPLE = 64;
+const CRC_SAMPLE_DEFAULT = 64;
 
 /** Reads every partition to its expected count; resolves with the figures. */
 export async function runConsume(opts: ConsumeOptions, emit: (line: object) => void): Promise<ConsumeResult> {
   const parts = opts.expected.length;
+  const crcEvery = opts.crcEvery ?? CRC_SAMPLE_DEFAULT;
   const offsets = new Float64Array(parts);
   const counts = new Float64Array(parts);
   let open = opts.expected.filter((n) => n > 0).length;
@@ -88,7 +91,7 @@ export async function runConsume(opts: ConsumeOptions, emit: (line: object) => v
     while (pos + HEADER <= body.length) {
       const len = body.readInt32BE(pos);
       if (len < 0 || pos + HEADER + len > body.length) break;
-      if ((counts[p]! + n) % CRC_SAMPLE === 0 && crc32Masked(body.subarray(pos + HEADER, pos + HEADER + len)) !== body.readInt32BE(pos + 4)) {
+      if ((counts[p]! + n) % crcEvery === 0 && crc32Masked(body.subarray(pos + HEADER, pos + HEADER + len)) !== body.readInt32BE(pos + 4)) {
         noteError(`CRC mismatch in partition ${p} at offset ${offsets[p]! + pos}`);
       }
       pos += HEADER + len;

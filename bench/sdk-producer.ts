@@ -7,7 +7,7 @@
  *   node --import tsx bench/sdk-producer.ts '{"port":8123,"topic":"bench","payloadSize":1024,"inFlight":8192}'
  */
 import { performance } from 'node:perf_hooks';
-import { Observable, type Subscription } from 'rxjs';
+import { Subject, type Subscription } from 'rxjs';
 import { createClient } from '../sdk/client/client.js';
 import type { Producer } from '../sdk/producer/producer.js';
 import { optionsFromArgv } from './load-driver.js';
@@ -46,20 +46,21 @@ function driveSend(producer: Producer<Buffer>, record: Record, depth: number, on
   return () => { stopped = true; };
 }
 
-/** An endless stream through `sendAll`; unsubscribing stops it. */
+/**
+ * An endless stream through `sendAll`, closed loop: `depth` records first, then one more per result, so the
+ * operator always has `depth` sends to pipeline and no unbounded backlog builds up in front of it.
+ */
 function driveSendAll(producer: Producer<Buffer>, record: Record, depth: number, onAck: () => void, onError: (e: unknown) => void):
 () => void {
-  // A source that emits as fast as sendAll takes records (it buffers at most a few batches ahead).
-  const source = new Observable<Record>((sub) => {
-    let live = true;
-    const pump = (): void => {
-      for (let i = 0; i < depth && live; i++) sub.next(record);
-      if (live) setImmediate(pump);
-    };
-    pump();
-    return () => { live = false; };
+  const source = new Subject<Record>();
+  const s: Subscription = source.pipe(producer.sendAll({ maxInFlight: depth })).subscribe({
+    next: () => {
+      onAck();
+      source.next(record);
+    },
+    error: onError,
   });
-  const s: Subscription = source.pipe(producer.sendAll({ maxInFlight: depth })).subscribe({ next: onAck, error: onError });
+  for (let i = 0; i < depth; i++) source.next(record);
   return () => s.unsubscribe();
 }
 

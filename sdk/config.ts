@@ -10,7 +10,18 @@ import type { Serializer, Deserializer } from './codec/serializers.js';
 import type { Message, Partition } from './message.js';
 import type { OffsetStore } from './offsets/offset-store.js';
 
-/** How a link reconnects after its connection dropped. */
+/**
+ * How a link reconnects after its connection dropped.
+ *
+ * @example
+ * ```ts
+ * // Fail requests for good after 10 attempts instead of waiting for the broker forever.
+ * const client = await createClient({
+ *   serverUrl: 'meta://127.0.0.1:8123',
+ *   reconnect: { initialDelayMs: 200, maxDelayMs: 10_000, maxAttempts: 10 },
+ * });
+ * ```
+ */
 export interface ReconnectOptions {
   /** First delay before reconnecting; default 100 ms. Doubles per failed attempt (with ±20% jitter). */
   readonly initialDelayMs?: number;
@@ -20,7 +31,18 @@ export interface ReconnectOptions {
   readonly maxAttempts?: number;
 }
 
-/** Options of {@link createClient}. */
+/**
+ * Options of {@link createClient}.
+ *
+ * @example
+ * ```ts
+ * const client = await createClient({
+ *   serverUrl: 'meta://127.0.0.1:8123',
+ *   requestTimeoutMs: 5_000,
+ *   recoverDir: '/var/lib/orders/metaq',   // outlives the process: the next one resends what was left here
+ * });
+ * ```
+ */
 export interface ClientOptions {
   /** A standalone broker, `meta://host:port` (direct connection, no ZooKeeper). */
   readonly serverUrl?: string;
@@ -47,14 +69,33 @@ export interface ClientOptions {
   readonly logger?: Logger;
 }
 
-/** How a producer picks a partition: by name, or a function of the record and the partitions available. */
+/**
+ * How a producer picks a partition: by name, or a function of the record and the partitions available.
+ *
+ * @example
+ * ```ts
+ * client.producer({ partitioner: 'hash' });   // one key, one partition: per-key order
+ * // A function decides anything else, e.g. keep a topic on its first partition:
+ * client.producer({ partitioner: (_topic, partitions) => partitions[0]! });
+ * ```
+ */
 export type PartitionSelectorOption =
   | 'round-robin'
   | 'random'
   | 'hash'
   | ((topic: string, partitions: readonly Partition[], record: { readonly key?: string | Buffer }) => Partition);
 
-/** Options of `client.producer()`. */
+/**
+ * Options of `client.producer()`.
+ *
+ * @example
+ * ```ts
+ * const producer = client.producer<Order>({
+ *   partitioner: 'hash', serializer: Serializers.json, compression: CompressionTypes.GZIP,
+ *   sendTimeoutMs: 3_000,   // fail fast to the caller instead of the client-wide 10 s
+ * });
+ * ```
+ */
 export interface ProducerOptions<V = Buffer | string> {
   /** Default `'round-robin'` (MetaQ's: the first send goes to the second partition). */
   readonly partitioner?: PartitionSelectorOption;
@@ -70,7 +111,16 @@ export interface ProducerOptions<V = Buffer | string> {
   readonly maxMessageSize?: number;
 }
 
-/** Options of `client.asyncProducer()`: one-way sends that never block the caller. */
+/**
+ * Options of `client.asyncProducer()`: one-way sends that never block the caller.
+ *
+ * @example
+ * ```ts
+ * // A deeper spool rides out a longer broker outage before messages are dropped.
+ * const logs = client.asyncProducer({ maxSpooled: 2_000_000, resendIntervalMs: 500 });
+ * logs.send({ topic: 'app-logs', value: line });
+ * ```
+ */
 export interface AsyncProducerOptions<V = Buffer | string> extends ProducerOptions<V> {
   /** Sliding window in permits (one per message, one more per 4 KiB); default 20 000. */
   readonly windowSize?: number;
@@ -80,7 +130,16 @@ export interface AsyncProducerOptions<V = Buffer | string> extends ProducerOptio
   readonly resendIntervalMs?: number;
 }
 
-/** Options of `client.consumer()`. */
+/**
+ * Options of `client.consumer()`.
+ *
+ * @example
+ * ```ts
+ * // A new group skips the backlog; 8 per partition trades per-partition order for throughput.
+ * const consumer = client.consumer({ group: 'billing', startFrom: 'latest', partitionConcurrency: 8 });
+ * consumer.subscribe('orders', async (m) => bill(m.value));
+ * ```
+ */
 export interface ConsumerOptions<V = Buffer> {
   /** The consumer group (MetaQ's group rules: no whitespace, no `~!#$%^&*()+=\`'",;/?[]<>.:`). Required. */
   readonly group: string;
@@ -128,7 +187,16 @@ export interface ConsumerOptions<V = Buffer> {
   readonly deserializer?: Deserializer<V>;
 }
 
-/** Client option defaults. */
+/**
+ * Client option defaults.
+ *
+ * @example
+ * ```ts
+ * // Scale a default instead of copying its value, so it follows future changes.
+ * const client = await createClient({ serverUrl: 'meta://127.0.0.1:8123',
+ *   requestTimeoutMs: CLIENT_DEFAULTS.requestTimeoutMs * 3 });
+ * ```
+ */
 export const CLIENT_DEFAULTS = {
   connectTimeoutMs: 10_000,
   requestTimeoutMs: 10_000,
@@ -141,7 +209,15 @@ export const CLIENT_DEFAULTS = {
   zkRoot: '/meta',
 } as const;
 
-/** Producer option defaults. */
+/**
+ * Producer option defaults.
+ *
+ * @example
+ * ```ts
+ * // A quarter of the usual pipeline, for a producer that must not crowd out others on the connection.
+ * const producer = client.producer({ maxInFlight: PRODUCER_DEFAULTS.maxInFlight / 4 });
+ * ```
+ */
 export const PRODUCER_DEFAULTS = {
   partitioner: 'round-robin',
   maxInFlight: 20_000,
@@ -151,7 +227,15 @@ export const PRODUCER_DEFAULTS = {
   resendIntervalMs: 1_000,
 } as const;
 
-/** Consumer option defaults. */
+/**
+ * Consumer option defaults.
+ *
+ * @example
+ * ```ts
+ * // Commit 5x as often: a crash then redelivers less.
+ * const consumer = client.consumer({ group: 'billing', commitIntervalMs: CONSUMER_DEFAULTS.commitIntervalMs / 5 });
+ * ```
+ */
 export const CONSUMER_DEFAULTS = {
   startFrom: 'earliest',
   alwaysStartFromLatest: false,

@@ -4,7 +4,16 @@
  */
 import type { CompressionType } from './codec/compression.js';
 
-/** A partition of a topic on one broker. */
+/**
+ * A partition of a topic on one broker.
+ *
+ * @example
+ * ```ts
+ * const p: Partition = { brokerId: 0, partition: 2 };
+ * await producer.send({ topic: 'orders', value: 'hi', partition: p });   // bypasses the partitioner
+ * partitionName(p); // '0-2'
+ * ```
+ */
 export interface Partition {
   readonly brokerId: number;
   readonly partition: number;

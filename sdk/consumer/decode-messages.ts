@@ -6,11 +6,11 @@
  * Record layout (see protocol/record.ts): `msgLen:int32 crc:int32 msgId:int64 flag:int32 DATA`, DATA =
  * `[attrLen:int32 attr]` (flag bit0) + payload. Compression (codec/compression.ts) covers the payload only.
  */
-import { crc32 } from 'node:zlib';
 import { COMPRESSION_FLAG_MASK, compressionOfFlag, CompressionTypes, decompressPayload } from '../codec/compression.js';
 import type { Deserializer } from '../codec/serializers.js';
 import { CorruptRecordError } from '../errors.js';
 import type { Message, Partition } from '../message.js';
+import { crc32MaskedRange } from '../protocol/crc32.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, FLAG_ATTRIBUTE, joinId, RECORD_HEADER_SIZE } from '../protocol/record.js';
 
 /** Options of {@link decodeMessages}. */
@@ -168,7 +168,7 @@ DecodedMessages<V> | undefined {
     const dataStart = pos + RECORD_HEADER_SIZE;
     const dataEnd = dataStart + len;
     if (dataEnd > end) break;
-    if (crc32Of(buf, dataStart, dataEnd) !== buf.readInt32BE(pos + 4)) throw corrupt(o, pos, 'checksum mismatch');
+    if (crc32MaskedRange(buf, dataStart, dataEnd) !== buf.readInt32BE(pos + 4)) throw corrupt(o, pos, 'checksum mismatch');
     const flag = buf.readInt32BE(pos + 16);
     if ((flag & FLAG_ATTRIBUTE) !== 0) {
       const attrLen = len >= 4 ? buf.readInt32BE(dataStart) : -1;
@@ -198,48 +198,4 @@ DecodedMessages<V> | undefined {
 
 function corrupt(o: DecodeMessagesOptions<unknown>, pos: number, reason: string): CorruptRecordError {
   return new CorruptRecordError(o.topic, o.partition.partition, o.baseOffset + pos, reason);
-}
-
-/**
- * Below this size a table CRC in JS beats zlib.crc32, whose call and the subarray it needs cost ~200 ns
- * (measured on Node 20: 100 B records 88 ns vs 230 ns; 1 KiB 820 ns vs 420 ns).
- */
-const JS_CRC_MAX = 256;
-
-/** CRC32 of `buf[start, end)` masked to 31 bits, as MetaQ stores it. */
-function crc32Of(buf: Buffer, start: number, end: number): number {
-  if (end - start > JS_CRC_MAX) return (crc32(buf.subarray(start, end)) & 0x7fffffff);
-  return crc32Small(buf, start, end) & 0x7fffffff;
-}
-
-/** Slice-by-8 tables of the reflected CRC-32 polynomial (zlib's). */
-const T = buildTables();
-
-function buildTables(): Int32Array {
-  const t = new Int32Array(256 * 8);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    let c = t[n]!;
-    for (let k = 1; k < 8; k++) {
-      c = t[c & 0xff]! ^ (c >>> 8);
-      t[k * 256 + n] = c;
-    }
-  }
-  return t;
-}
-
-function crc32Small(b: Buffer, start: number, end: number): number {
-  let c = -1;
-  let i = start;
-  for (; i + 8 <= end; i += 8) {
-    const a = (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) ^ c;
-    c = T[1792 + (a & 0xff)]! ^ T[1536 + ((a >>> 8) & 0xff)]! ^ T[1280 + ((a >>> 16) & 0xff)]! ^ T[1024 + (a >>> 24)]! ^
-      T[768 + b[i + 4]!]! ^ T[512 + b[i + 5]!]! ^ T[256 + b[i + 6]!]! ^ T[b[i + 7]!]!;
-  }
-  for (; i < end; i++) c = T[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-  return c ^ -1;
 }

@@ -27,13 +27,27 @@ import { decodeMessages } from './decode-messages.js';
 /**
  * The group named in the `get`s of {@link fetchOnce} and the topic browser: MetaQ's browser uses the same one. A
  * broker keeps no state per group, so it only shows up in the broker's logs and statistics.
+ *
+ * @example
+ * ```ts
+ * // Leave the SDK's own pulls and browses out of consumer-lag alerts.
+ * const alertable = groups.filter((g) => g !== BROWSER_GROUP);
+ * ```
  */
 export const BROWSER_GROUP = 'Just_for_Browser';
 
 /** Default bytes asked for by {@link fetchOnce}. */
 export const FETCH_ONCE_DEFAULT_MAX_SIZE = 1024 * 1024;
 
-/** Options of {@link fetchOnce}. */
+/**
+ * Options of {@link fetchOnce}.
+ *
+ * @example
+ * ```ts
+ * // Small windows for a paged UI; a first message larger than 64 KiB still comes whole.
+ * const page = await client.get('orders', 0, offset, { maxSize: 64 * 1024, timeoutMs: 2_000 });
+ * ```
+ */
 export interface FetchOnceOptions<V = Buffer> {
   /** Bytes to fetch; default 1 MiB. A first message larger than this is fetched whole by a second, larger get. */
   readonly maxSize?: number;
@@ -43,7 +57,16 @@ export interface FetchOnceOptions<V = Buffer> {
   readonly deserializer?: Deserializer<V>;
 }
 
-/** What {@link fetchOnce} found. */
+/**
+ * What {@link fetchOnce} found.
+ *
+ * @example
+ * ```ts
+ * const r = await client.get('orders', 0, offset);
+ * if (r.movedTo !== undefined) log.warn(`offset ${offset} is gone (retention); continuing at ${r.movedTo}`);
+ * offset = r.nextOffset;   // no group: the caller keeps the position, nothing is committed
+ * ```
+ */
 export interface FetchOnceResult<V = Buffer> {
   /** The whole messages of the window, in log order; empty at the end of the log. */
   readonly messages: Message<V>[];

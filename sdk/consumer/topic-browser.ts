@@ -12,7 +12,16 @@ import type { Message, Partition } from '../message.js';
 import { encodeStats } from '../protocol/encode.js';
 import { fetchOnce, type FetchOnceOptions } from './fetch-once.js';
 
-/** Options of {@link browseTopic}. */
+/**
+ * Options of {@link browseTopic}.
+ *
+ * @example
+ * ```ts
+ * // One partition only, in 256 KiB gets.
+ * client.browse('orders', { partitions: [{ brokerId: 0, partition: 1 }], maxSize: 256 * 1024 })
+ *   .subscribe((m) => console.log(m.offset, m.value.toString()));
+ * ```
+ */
 export interface BrowseOptions<V = Buffer> {
   /** Bytes per `get`; default 1 MiB. Larger messages are still fetched whole. */
   readonly maxSize?: number;

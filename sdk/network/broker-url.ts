@@ -1,6 +1,13 @@
 import { InvalidArgumentError } from '../errors.js';
 
-/** Where a broker listens. */
+/**
+ * Where a broker listens.
+ *
+ * @example
+ * ```ts
+ * const { host, port }: BrokerAddress = parseBrokerUrl('meta://[::1]:8123');   // host '::1', without brackets
+ * ```
+ */
 export interface BrokerAddress {
   readonly host: string;
   readonly port: number;
@@ -24,7 +31,14 @@ export function parseBrokerUrl(url: string): BrokerAddress {
   return { host: host.startsWith('[') ? host.slice(1, -1) : host, port };
 }
 
-/** `meta://host:port` for an address. */
+/**
+ * `meta://host:port` for an address.
+ *
+ * @example
+ * ```ts
+ * formatBrokerUrl({ host: '::1', port: 8123 }); // 'meta://[::1]:8123': brackets so the port stays parseable
+ * ```
+ */
 export function formatBrokerUrl(a: BrokerAddress): string {
   return `meta://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }

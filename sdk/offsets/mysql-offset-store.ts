@@ -12,12 +12,26 @@ import { partitionName, type Partition } from '../message.js';
 import { checkCommittedOffset } from './offset-file.js';
 import type { CommittedOffset, OffsetStore } from './offset-store.js';
 
-/** MetaQ's table name (MysqlOffsetStorage.DEFAULT_TABLE_NAME). */
+/**
+ * MetaQ's table name (MysqlOffsetStorage.DEFAULT_TABLE_NAME).
+ *
+ * @example
+ * ```ts
+ * // Share the table MetaQ's Java consumers already use, in another schema than the pool's default.
+ * const store = new MysqlOffsetStore({ pool, table: `metaq.${DEFAULT_OFFSET_TABLE}` });
+ * ```
+ */
 export const DEFAULT_OFFSET_TABLE = 'meta_topic_partition_group_offset';
 
 /**
  * Where the store connects: a pool you own (not closed by the store), or options (or a `mysql://` URI) for a pool
  * the store creates and closes.
+ *
+ * @example
+ * ```ts
+ * const shared = new MysqlOffsetStore({ pool });   // the app's pool: store.close() leaves it open
+ * const own = new MysqlOffsetStore({ connection: 'mysql://app:secret@db.local:3306/metaq', table: 'offsets' });
+ * ```
  */
 export type MysqlOffsetStoreOptions = ({ readonly pool: Pool } | { readonly connection: PoolOptions | string }) & {
   /** Table name, optionally `schema.table`; default {@link DEFAULT_OFFSET_TABLE}. */

@@ -1,6 +1,15 @@
 import type { Partition } from '../message.js';
 
-/** The committed position of one group in one partition. */
+/**
+ * The committed position of one group in one partition.
+ *
+ * @example
+ * ```ts
+ * // Rewind a stopped group: it resumes at offset 4096 of partition 0-1 on its next start.
+ * await store.commit('billing', [{ topic: 'orders', partition: { brokerId: 0, partition: 1 }, offset: 4096, msgId: -1n }]);
+ * const c = await store.load('billing', 'orders', { brokerId: 0, partition: 1 });   // c?.offset === 4096
+ * ```
+ */
 export interface CommittedOffset {
   readonly topic: string;
   readonly partition: Partition;

@@ -25,7 +25,16 @@ import { topicNameProblem } from '../protocol/names.js';
 import { Producer } from './producer.js';
 import { decodeSpooled, encodeSpooled, Spool, type SpooledMessage } from './spool.js';
 
-/** Counters of an {@link AsyncProducer}. */
+/**
+ * Counters of an {@link AsyncProducer}.
+ *
+ * @example
+ * ```ts
+ * const s: AsyncProducerStats = logs.stats();
+ * // send() never throws and its warnings are rate-limited: these counters are the exact record of losses.
+ * if (s.dropped + s.failed > 0) alert(`async producer lost ${s.dropped + s.failed} messages`);
+ * ```
+ */
 export interface AsyncProducerStats {
   /** Acked by the broker on the first try. */
   readonly sent: number;

@@ -7,7 +7,15 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { InvalidArgumentError } from '../errors.js';
 import type { ProducerRecord, SendResult } from '../message.js';
 
-/** Options of {@link sendAll}. */
+/**
+ * Options of {@link sendAll}.
+ *
+ * @example
+ * ```ts
+ * // This stream takes at most 500 of the producer's maxInFlight, leaving the rest to other senders.
+ * from(records).pipe(producer.sendAll({ maxInFlight: 500 })).subscribe((r) => console.log(r.offset));
+ * ```
+ */
 export interface SendAllOptions {
   /** Sends awaiting their answer at once; default the producer's `maxInFlight`. */
   readonly maxInFlight?: number;

@@ -11,7 +11,7 @@
  * 20     N    DATA     [attrLen int32 BE + attr UTF-8 when bit0] + payload
  * ```
  */
-import { crc32 } from 'node:zlib';
+import { crc32Masked, crc32MaskedRange } from './crc32.js';
 import { CorruptRecordError, InvalidArgumentError } from '../errors.js';
 
 export const RECORD_HEADER_SIZE = 20;
@@ -22,10 +22,7 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 2 * 1024 * 1024;
 
 const TWO_32 = 0x1_0000_0000;
 
-/** CRC32 of `data` masked to 31 bits, as MetaQ computes it. */
-export function crc32Masked(data: Uint8Array): number {
-  return (crc32(data) & 0x7fffffff) >>> 0;
-}
+export { crc32Masked } from './crc32.js';
 
 /** The DATA part of a record (what `put` carries) and the flag describing it. */
 export interface EncodedPayload {
@@ -126,8 +123,7 @@ export function checkRecord(buf: Uint8Array, pos: number, end: number, maxDataSi
   if (end - pos < size) return RecordCheck.INCOMPLETE_DATA;
   if (verifyCrc) {
     const stored = ((buf[pos + 4]! << 24) | (buf[pos + 5]! << 16) | (buf[pos + 6]! << 8) | buf[pos + 7]!) >>> 0;
-    const data = buf.subarray(pos + RECORD_HEADER_SIZE, pos + size);
-    if (crc32Masked(data) !== stored) return RecordCheck.BAD_CRC;
+    if (crc32MaskedRange(buf, pos + RECORD_HEADER_SIZE, pos + size) !== stored) return RecordCheck.BAD_CRC;
   }
   return size;
 }
