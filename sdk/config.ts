@@ -46,7 +46,7 @@ export interface ReconnectOptions {
 export interface ClientOptions {
   /** A standalone broker, `meta://host:port` (direct connection, no ZooKeeper). */
   readonly serverUrl?: string;
-  /** ZooKeeper connect string (cluster mode; see the cluster documentation). */
+  /** ZooKeeper connect string for cluster mode (not available yet: createClient refuses it with a ConfigError). */
   readonly zkConnect?: string;
   /** ZooKeeper root; default `/meta`. */
   readonly zkRoot?: string;

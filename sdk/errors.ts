@@ -346,7 +346,7 @@ export class ConnectionError extends MetaqError {
 }
 
 /**
- * Thrown when a broker answered with an error status; 5xx answers other than 500 are retriable.
+ * Thrown when a broker answered with an error status; 503 and 504 (busy, timed out) are retriable.
  *
  * @example
  * ```ts
