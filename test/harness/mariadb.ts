@@ -17,7 +17,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -102,7 +102,10 @@ function isRoot(): boolean {
 
 async function installDatadir(dir: string): Promise<string> {
   const datadir = join(dir, 'data');
-  const args = ['--no-defaults', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db'];
+  // A private tmpdir: the server's temporary tables must not live in the shared /tmp, where other tests clean up.
+  await mkdir(join(dir, 'tmp'), { recursive: true });
+  const args = ['--no-defaults', `--datadir=${datadir}`, `--tmpdir=${join(dir, 'tmp')}`,
+    '--auth-root-authentication-method=normal', '--skip-test-db'];
   if (isRoot()) args.push('--user=root');
   try {
     await execFileAsync(findProgram('mariadb-install-db'), args, { timeout: 60_000 });
@@ -175,7 +178,7 @@ async function createTestAccounts(conn: Connection): Promise<void> {
 
 function spawnServer(datadir: string, dir: string, port: number, extraArgs: readonly string[]): ChildProcess {
   const args = [
-    '--no-defaults', `--datadir=${datadir}`, '--bind-address=127.0.0.1', `--port=${port}`, '--skip-networking=0',
+    '--no-defaults', `--datadir=${datadir}`, `--tmpdir=${join(dir, 'tmp')}`, '--bind-address=127.0.0.1', `--port=${port}`, '--skip-networking=0',
     `--socket=${join(dir, 'mysqld.sock')}`, `--pid-file=${join(dir, 'mysqld.pid')}`,
     `--log-error=${join(dir, 'error.log')}`, `--log-bin=${join(datadir, 'binlog')}`, '--binlog-format=ROW',
     '--binlog-row-image=FULL', '--server-id=1', '--skip-name-resolve',
