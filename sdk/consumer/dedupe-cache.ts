@@ -1,7 +1,8 @@
 /**
- * MetaQ's MessageIdCache: an LRU set of (group, message id) that the consumer asks before delivering, so a message
- * fetched twice (a rewind after a failure, a rebalance, a redelivery by the broker) reaches a group once while it
- * is remembered. It is a best-effort filter, not a guarantee: an evicted id is delivered again.
+ * MetaQ's MessageIdCache: an LRU set of (group, message id). The consumer adds an id when the message is acked
+ * (processed) and asks before delivering, so a message fetched again (a rebalance, a consumer made again) reaches
+ * a group once while it is remembered. Marking on ack, not on delivery, means an unacked message is never skipped.
+ * It is a best-effort filter, not a guarantee: an evicted id is delivered again.
  */
 
 /** Room for the group index above the 64 id bits of a key. */
