@@ -3,20 +3,13 @@
  * generators and the raw sink never build strings per message.
  */
 
-import { digitCount } from '../broker/server/digits.js';
-
-export { writeDecimal } from '../broker/server/digits.js';
+export { decimalLength, writeDecimal } from '../sdk/protocol/digits.js';
 
 export const CR = 0x0d;
 export const LF = 0x0a;
 export const SPACE = 0x20;
 const ZERO = 0x30;
 const MINUS = 0x2d;
-
-/** Number of bytes `writeDecimal` needs for the integer `n`. */
-export function decimalLength(n: number): number {
-  return n < 0 ? 1 + digitCount(-n) : digitCount(n);
-}
 
 /** Parses an ASCII decimal integer in `buf[start, end)`; NaN if it is empty or not a number. */
 export function parseDecimal(buf: Uint8Array, start: number, end: number): number {

@@ -3,7 +3,7 @@ import { ProtocolError } from '../../sdk/errors.js';
 import { RequestDecoder } from '../../sdk/protocol/request-decoder.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { BrokerContext } from './broker-context.js';
-import { writeAscii, writeDecimal } from './digits.js';
+import { writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
 import { OutputBuffer } from './output-buffer.js';
 import { dispatchRequest } from './dispatch.js';
 

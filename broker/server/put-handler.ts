@@ -5,7 +5,7 @@ import { crc32Masked } from '../../sdk/protocol/record.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { Connection } from './connection.js';
 import { putFailure } from './connection.js';
-import { writeAscii, writeDecimal } from './digits.js';
+import { writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
 
 /** Scratch space for one reply body: `<msgId> <partition> <offset>` is at most 20 + 1 + 11 + 1 + 16 bytes. */
 const body = Buffer.allocUnsafe(64);

@@ -13,12 +13,12 @@ import { PRODUCER_DEFAULTS, type ProducerOptions } from '../config.js';
 import { InvalidArgumentError, MessageTooLargeError, ShuttingDownError } from '../errors.js';
 import type { Partition, ProducerRecord, SendResult } from '../message.js';
 import type { Response } from '../protocol/commands.js';
+import { parsePutResult } from '../protocol/message-id.js';
 import { crc32Masked, encodePayload } from '../protocol/record.js';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { partitionSelector, type PartitionSelector } from './partition-selector.js';
 import { putError } from './put-errors.js';
-import { encodePutFrame } from './put-frame.js';
-import { parseAck } from './put-ack.js';
+import { encodePutFrame } from '../protocol/put-frame.js';
 import { SendQueue, type QueuedSend } from './send-queue.js';
 import { sendAll, type SendAllOptions } from './send-all.js';
 import { TopicCache, type TopicState } from './topic-cache.js';
@@ -271,7 +271,7 @@ function onPutReply(reply: Response | undefined, error: Error | undefined, token
 
 function toResult(r: Response, topic: string, partition: Partition): SendResult {
   if (r.type === 'result' && r.code === 200) {
-    const ack = parseAck(r.body);
+    const ack = parsePutResult(r.body);
     return { topic, id: ack.id, partition, offset: ack.offset };
   }
   if (r.type === 'value') throw putError(500, 'the broker answered a put with a value frame', topic, partition.partition);

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { BrokerRouter } from '../cluster/broker-router.js';
 import type { Partition } from '../message.js';
-import { putPrefix } from './put-frame.js';
+import { putPrefix } from '../protocol/put-frame.js';
 
 /** Age after which a topic's partition list is asked again (in the background). */
 export const REFRESH_MS = 30_000;

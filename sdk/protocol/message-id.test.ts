@@ -30,4 +30,18 @@ describe('protocol/message-id', () => {
     }
     assert.throws(() => formatPutResult({ id: 1n, partition: 0.5, offset: 0 }), InvalidArgumentError);
   });
+
+  it('reads a Buffer in place exactly as the checked path reads the same text', () => {
+    for (const text of ['0 0 0', '7 3 1024', '123456789 1 2', '1234567890 1 2', '7038352640897024 3 1024',
+      '9223372036854775807 0 9007199254740991', '999999999999999999 12 55', '2060881541659099136 2147483647 7']) {
+      assert.deepEqual(parsePutResult(Buffer.from(text)), parsePutResult(text), text);
+    }
+  });
+
+  it('hands odd Buffer shapes to the checked path, which accepts -1 offsets and explains garbage', () => {
+    assert.equal(parsePutResult(Buffer.from('5 0 -1')).offset, -1);
+    for (const bad of ['', 'hello', '1 2', '1  2 3', '1 2 3x', 'a 2 3', '9223372036854775808 0 0']) {
+      assert.throws(() => parsePutResult(Buffer.from(bad)), ProtocolError, bad);
+    }
+  });
 });

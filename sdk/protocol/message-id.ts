@@ -39,8 +39,16 @@ export function parseMessageId(text: string): bigint {
   return id;
 }
 
-/** Parses a put/sync result body. Throws ProtocolError (state `put-result`) when it is malformed. */
+/**
+ * Parses a put/sync result body. Throws ProtocolError (state `put-result`) when it is malformed. A producer reads
+ * one per message, so a Buffer of the plain shape (non-negative numbers) is scanned in place, without a string
+ * and a regular expression; anything else takes the checked path, which also explains what is wrong.
+ */
 export function parsePutResult(body: string | Buffer): PutResult {
+  if (typeof body !== 'string') {
+    const fast = parsePlainPutResult(body);
+    if (fast !== undefined) return fast;
+  }
   const text = typeof body === 'string' ? body : body.toString('utf8');
   const m = PUT_RESULT.exec(text);
   const id = m === null ? null : BigInt(m[1]!);
@@ -52,6 +60,36 @@ export function parsePutResult(body: string | Buffer): PutResult {
       text.slice(0, 64));
   }
   return { id, partition, offset };
+}
+
+const SPACE = 0x20;
+const ZERO = 0x30;
+
+/** Decimal digits of `b[start, end)` as a number, or -1 when one is not a digit. */
+function digitsAt(b: Buffer, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = b[i]! - ZERO;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** `"<id> <partition> <offset>"` of non-negative numbers within range, or undefined for anything else. */
+function parsePlainPutResult(b: Buffer): PutResult | undefined {
+  const s1 = b.indexOf(SPACE);
+  const s2 = s1 < 0 ? -1 : b.indexOf(SPACE, s1 + 1);
+  // At most 19 id digits, 9 partition digits (always an int32), 15 offset digits (always a safe integer).
+  if (s1 <= 0 || s1 > 19 || s2 - s1 - 1 < 1 || s2 - s1 - 1 > 9 || b.length - s2 - 1 < 1 || b.length - s2 - 1 > 15) {
+    return undefined;
+  }
+  const partition = digitsAt(b, s1 + 1, s2);
+  const offset = digitsAt(b, s2 + 1, b.length);
+  // The id's digits are only checked here (a value above 2^53 is inexact, but never negative).
+  if (partition < 0 || offset < 0 || digitsAt(b, 0, s1) < 0) return undefined;
+  const id = BigInt(b.toString('latin1', 0, s1));
+  return id > INT64_MAX ? undefined : { id, partition, offset };
 }
 
 /** Formats a put/sync result body. Throws InvalidArgumentError on out-of-range fields. */

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { digitCount, writeDecimal } from './digits.js';
 
-describe('server/digits', () => {
+describe('sdk/protocol/digits', () => {
   const values = [0, 1, 9, 10, 99, 100, 999_999, 1_000_000, 9_999_999, 10_000_000, 2 ** 31 - 1, 123_456_789_012_345,
     Number.MAX_SAFE_INTEGER];
 

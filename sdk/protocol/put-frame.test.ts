@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../errors.js';
-import { encodePut } from '../protocol/encode.js';
-import { crc32Masked, encodePayload } from '../protocol/record.js';
+import { encodePut } from './encode.js';
+import { crc32Masked, encodePayload } from './record.js';
 import { encodePutFrame, putPrefix } from './put-frame.js';
 
-describe('sdk/producer/put-frame', () => {
+describe('sdk/protocol/put-frame', () => {
   it('writes MetaQ 1.4.4 put frames', () => {
     assert.equal(encodePutFrame(putPrefix('test'), 1, 0, 907060870, 0, Buffer.from('hello')).toString(),
       'put test 1 5 0 907060870 0\r\nhello');

@@ -16,6 +16,11 @@ export function digitCount(n: number): number {
   return d;
 }
 
+/** Number of bytes {@link writeDecimal} writes for the safe integer `n` (a sign included). */
+export function decimalLength(n: number): number {
+  return n < 0 ? 1 + digitCount(-n) : digitCount(n);
+}
+
 /** Writes a safe integer (may be negative) in decimal at `pos`; returns the position after it. */
 export function writeDecimal(target: Buffer, pos: number, n: number): number {
   if (n < 0) {
