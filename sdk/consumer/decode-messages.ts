@@ -10,8 +10,10 @@ import { COMPRESSION_FLAG_MASK, compressionOfFlag, CompressionTypes, decompressP
 import type { Deserializer } from '../codec/serializers.js';
 import { CorruptRecordError } from '../errors.js';
 import type { Message, Partition } from '../message.js';
-import { crc32MaskedRange } from '../protocol/crc32.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, FLAG_ATTRIBUTE, joinId, RECORD_HEADER_SIZE } from '../protocol/record.js';
+import {
+  checkRecord, DEFAULT_MAX_MESSAGE_SIZE, describeRecordCheck, FLAG_ATTRIBUTE, joinId, RECORD_HEADER_SIZE, RecordCheck,
+  type RecordCheckFailure,
+} from '../protocol/record.js';
 
 /** Options of {@link decodeMessages}. */
 export interface DecodeMessagesOptions<V> {
@@ -162,13 +164,14 @@ DecodedMessages<V> | undefined {
   const end = buf.length;
   const messages: FetchedMessage<V>[] = [];
   let pos = 0;
-  while (end - pos >= RECORD_HEADER_SIZE) {
-    const len = buf.readInt32BE(pos);
-    if (len < 0 || len > max) throw corrupt(o, pos, `invalid length ${len}`);
+  for (;;) {
+    const size = checkRecord(buf, pos, end, max);
+    if (size === RecordCheck.INCOMPLETE_HEADER || size === RecordCheck.INCOMPLETE_DATA) break;
+    if (size === RecordCheck.BAD_LENGTH) throw corrupt(o, pos, `invalid length ${buf.readInt32BE(pos)}`);
+    if (size < 0) throw corrupt(o, pos, describeRecordCheck(size as RecordCheckFailure));
     const dataStart = pos + RECORD_HEADER_SIZE;
-    const dataEnd = dataStart + len;
-    if (dataEnd > end) break;
-    if (crc32MaskedRange(buf, dataStart, dataEnd) !== buf.readInt32BE(pos + 4)) throw corrupt(o, pos, 'checksum mismatch');
+    const dataEnd = pos + size;
+    const len = size - RECORD_HEADER_SIZE;
     const flag = buf.readInt32BE(pos + 16);
     if ((flag & FLAG_ATTRIBUTE) !== 0) {
       const attrLen = len >= 4 ? buf.readInt32BE(dataStart) : -1;
