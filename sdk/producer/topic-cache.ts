@@ -1,15 +1,16 @@
 /**
  * What the producer remembers per topic, so the send path never awaits the router for a known topic: the checked
- * `put <topic> ` prefix and the partition list. The list is refreshed in the background once it is older than
- * {@link REFRESH_MS}; until then (and if the refresh fails) the last list is used.
+ * `put <topic> ` prefix and the partition list. Every {@link REFRESH_EVERY} sends the list is asked of the router
+ * again in the background; how fresh that is, is the router's business (its own cache and watches). Until the answer
+ * comes (and if it fails) the last list is used.
  */
 import type { Logger } from 'pino';
 import type { BrokerRouter } from '../cluster/broker-router.js';
 import type { Partition } from '../message.js';
 import { putPrefix } from '../protocol/put-frame.js';
 
-/** Age after which a topic's partition list is asked again (in the background). */
-export const REFRESH_MS = 30_000;
+/** Sends between two background refreshes of a topic's partition list (a power of two). */
+export const REFRESH_EVERY = 1024;
 
 /** One topic as the producer knows it. */
 export interface TopicState {
@@ -18,7 +19,6 @@ export interface TopicState {
   readonly prefix: Buffer;
   /** Undefined until first loaded. */
   partitions: readonly Partition[] | undefined;
-  loadedAt: number;
   loading: Promise<readonly Partition[]> | undefined;
 }
 
@@ -39,20 +39,18 @@ export class TopicCache {
 
   constructor(private readonly router: BrokerRouter, private readonly logger: Logger) {}
 
-  /** The state of `name`, created (and the name checked) on first use; starts a refresh when the list is old. */
+  /** The state of `name`, created (and the name checked) on first use; now and then starts a refresh. */
   get(name: string): TopicState {
     let t = this.lastTopic;
     if (t === undefined || t.name !== name) {
       t = this.topics.get(name);
       if (t === undefined) {
-        t = { name, prefix: putPrefix(name), partitions: undefined, loadedAt: 0, loading: undefined };
+        t = { name, prefix: putPrefix(name), partitions: undefined, loading: undefined };
         this.topics.set(name, t);
       }
       this.lastTopic = t;
     }
-    // Reading the clock on every send costs more than the rest of this lookup: look once per 1024 sends.
-    if ((++this.calls & 1023) === 0 && t.partitions !== undefined && t.loading === undefined &&
-        performance.now() - t.loadedAt > REFRESH_MS) {
+    if ((++this.calls & (REFRESH_EVERY - 1)) === 0 && t.partitions !== undefined && t.loading === undefined) {
       this.load(t).catch((err: unknown) => {
         this.logger.warn({ topic: name, err }, 'refreshing the partitions of a topic failed; keeping the old list');
       });
@@ -64,7 +62,6 @@ export class TopicCache {
   load(t: TopicState): Promise<readonly Partition[]> {
     t.loading ??= this.router.partitionsForPublish(t.name).then((partitions) => {
       t.partitions = partitions;
-      t.loadedAt = performance.now();
       t.loading = undefined;
       return partitions;
     }, (err: unknown) => {
