@@ -74,6 +74,19 @@ export interface LoadOptions {
   readonly reportPartitions: boolean;
 }
 
+/** The load generators' defaults, but for the port (each protocol has its own). */
+export const LOAD_DEFAULTS: Omit<LoadOptions, 'port'> = {
+  host: '127.0.0.1',
+  connections: 16,
+  inFlight: 512,
+  payloadSize: 1024,
+  partitions: 8,
+  warmupMs: 2000,
+  measureMs: 8000,
+  drainTimeoutMs: 30000,
+  reportPartitions: false,
+};
+
 export interface LoadResult {
   readonly event: 'result';
   /** Frames acked inside the measured window. */

@@ -11,26 +11,16 @@
  */
 import { crc32Masked } from '../sdk/protocol/record.js';
 import { CR, LF, SPACE, parseDecimal, writeDecimal } from './ascii.js';
-import { buildRing, fillPattern, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink } from './load-driver.js';
+import {
+  buildRing, fillPattern, LOAD_DEFAULTS, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink,
+} from './load-driver.js';
 import { isMain } from './processes.js';
 
 export interface ProducerOptions extends LoadOptions {
   readonly topic: string;
 }
 
-const DEFAULTS: ProducerOptions = {
-  host: '127.0.0.1',
-  port: 8123,
-  topic: 'bench',
-  connections: 16,
-  inFlight: 512,
-  payloadSize: 1024,
-  partitions: 8,
-  warmupMs: 2000,
-  measureMs: 8000,
-  drainTimeoutMs: 30000,
-  reportPartitions: false,
-};
+const DEFAULTS: ProducerOptions = { ...LOAD_DEFAULTS, port: 8123, topic: 'bench' };
 
 const RESULT = Buffer.from('result ');
 const PATTERN_SPREAD = 4096;

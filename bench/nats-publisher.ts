@@ -10,7 +10,9 @@
  * (The `nats` npm client's js.publish costs ~45 µs of client CPU per message here, hence raw protocol.)
  */
 import { CR, LF, SPACE, parseDecimal, writeDecimal } from './ascii.js';
-import { buildRing, fillPattern, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink } from './load-driver.js';
+import {
+  buildRing, fillPattern, LOAD_DEFAULTS, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink,
+} from './load-driver.js';
 import { isMain } from './processes.js';
 
 export interface PublisherOptions extends LoadOptions {
@@ -18,19 +20,7 @@ export interface PublisherOptions extends LoadOptions {
   readonly subjectPrefix: string;
 }
 
-const DEFAULTS: PublisherOptions = {
-  host: '127.0.0.1',
-  port: 4222,
-  subjectPrefix: 'bench',
-  connections: 16,
-  inFlight: 512,
-  payloadSize: 1024,
-  partitions: 8,
-  warmupMs: 2000,
-  measureMs: 8000,
-  drainTimeoutMs: 30000,
-  reportPartitions: false,
-};
+const DEFAULTS: PublisherOptions = { ...LOAD_DEFAULTS, port: 4222, subjectPrefix: 'bench' };
 
 const MSG = Buffer.from('MSG ');
 const HMSG = Buffer.from('HMSG ');
