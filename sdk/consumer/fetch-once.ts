@@ -137,8 +137,7 @@ async function resultOf<V>(ctx: ClientContext, r: Response & { type: 'result' },
       if (body.endsWith('is not exists')) throw await missingPartitionError(ctx, topic, p);
       return { messages: [], nextOffset: offset };
     case 301: {
-      const movedTo = Number(body);
-      if (!Number.isSafeInteger(movedTo) || movedTo < 0) throw new BrokerError(301, body);
+      const movedTo = replyOffset(301, r.body);
       return { messages: [], nextOffset: movedTo, movedTo };
     }
     case 403:
@@ -170,4 +169,20 @@ async function resolvePartition(ctx: ClientContext, topic: string, partition: nu
   const p = onFirst.find((q) => q.partition === partition);
   if (p === undefined) throw new WrongPartitionError(topic, partition, onFirst.length);
   return p;
+}
+
+/**
+ * The offset a broker reply carries as its body (a 301 of `get`, a 200 of `offset`). Throws BrokerError when the
+ * body is not a non-negative integer.
+ *
+ * @example
+ * ```ts
+ * replyOffset(301, Buffer.from('1024')); // 1024
+ * ```
+ */
+export function replyOffset(code: number, body: Buffer): number {
+  const text = body.toString('latin1');
+  const n = Number(text);
+  if (text === '' || !Number.isSafeInteger(n) || n < 0) throw new BrokerError(code, `bad offset in a ${code} reply: ${text}`);
+  return n;
 }

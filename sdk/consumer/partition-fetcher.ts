@@ -22,6 +22,7 @@ import { RECORD_HEADER_SIZE } from '../protocol/record.js';
 import type { ResolvedConsumerOptions } from './consumer-options.js';
 import { decodeMessages, decodeMessagesSync, type DecodedMessages, type DecodeMessagesOptions, type FetchedMessage } from './decode-messages.js';
 import type { DeliveryQueue, DeliverySource } from './delivery-queue.js';
+import { replyOffset } from './fetch-once.js';
 import { OffsetTracker } from './offset-tracker.js';
 import type { ProcessedRange } from './processed-ranges.js';
 
@@ -282,8 +283,7 @@ export class PartitionFetcher<V> implements DeliverySource {
       case 403:
         return this.later(true);
       case 301: {
-        const to = Number(res.body.toString('latin1'));
-        if (!Number.isSafeInteger(to) || to < 0) throw new BrokerError(301, `bad offset in a 301 reply: ${res.body.toString('latin1')}`);
+        const to = replyOffset(301, res.body);
         ctx.logger.info({ partition: this.name, from: offset, to }, 'broker moved the fetch offset');
         this.processed?.merge(this.runStart, this.tracker.watermark);
         this.runStart = to;

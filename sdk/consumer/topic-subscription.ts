@@ -17,6 +17,7 @@ import type { CommittedOffset, OffsetStore } from '../offsets/offset-store.js';
 import type { ResolvedConsumerOptions } from './consumer-options.js';
 import type { FetchedMessage } from './decode-messages.js';
 import { DeliveryQueue, type DeliverySource } from './delivery-queue.js';
+import { replyOffset } from './fetch-once.js';
 import { PartitionFetcher, type FetcherHost } from './partition-fetcher.js';
 import type { ProcessedRange, ProcessedRanges } from './processed-ranges.js';
 import type { DedupeCache } from './dedupe-cache.js';
@@ -303,11 +304,8 @@ export class TopicSubscription<V> implements FetcherHost<V> {
         const r = await this.ctx.router.link(p.brokerId).request((opaque) => encodeOffset({
           topic: this.topic, group: o.group, partition: p.partition, offset, opaque,
         }), o.fetchTimeoutMs);
-        const text = r.body.toString('utf8');
-        if (r.type !== 'result' || r.code !== 200) throw new BrokerError(r.type === 'result' ? r.code : 0, text);
-        const n = Number(text);
-        if (!Number.isSafeInteger(n) || n < 0) throw new BrokerError(200, `bad offset reply: ${text}`);
-        return n;
+        if (r.type !== 'result' || r.code !== 200) throw new BrokerError(r.type === 'result' ? r.code : 0, r.body.toString('utf8'));
+        return replyOffset(200, r.body);
       } catch (err) {
         if (this.stopped || !(err instanceof MetaqError && err.retriable)) throw err;
         this.ctx.logger.debug({ err, topic: this.topic, partition: partitionName(p), attempt }, 'offset request failed: retrying');
