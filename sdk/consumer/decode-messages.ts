@@ -55,11 +55,11 @@ export class FetchedMessage<V = Buffer> implements Message<V> {
   redeliveries = 0;
   private cachedId: bigint | undefined = undefined;
   private cachedAttribute: string | null | undefined = undefined;
-  private cachedPayload: Buffer | undefined;
+  private cachedPayload: Buffer | undefined = undefined;
   private cachedValue: V | undefined = undefined;
   private hasValue = false;
 
-  /** @internal built by the decoders and by stores that rebuild messages */
+  /** @internal built by the decoders */
   constructor(
     readonly topic: string,
     readonly partition: Partition,
@@ -73,10 +73,7 @@ export class FetchedMessage<V = Buffer> implements Message<V> {
     private readonly dataStart: number,
     private readonly dataEnd: number,
     private readonly deserializer: Deserializer<V>,
-    payload?: Buffer,
-  ) {
-    this.cachedPayload = payload;
-  }
+  ) {}
 
   get id(): bigint {
     return (this.cachedId ??= joinId(this.idHi, this.idLo));

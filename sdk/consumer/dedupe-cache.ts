@@ -40,20 +40,8 @@ export class DedupeCache {
    * least recent pair when full, and returns false.
    */
   seen(group: string, id: bigint): boolean {
-    if (this.size === 0) return false;
-    const key = this.keyOf(group, id);
-    const entries = this.entries;
-    if (entries.has(key)) {
-      entries.delete(key);
-      entries.set(key, true);
-      return true;
-    }
-    entries.set(key, true);
-    if (entries.size > this.size) {
-      // A Map iterates in insertion order, and a hit re-inserts: the first key is the least recently seen.
-      const oldest = entries.keys().next();
-      if (oldest.done !== true) entries.delete(oldest.value);
-    }
+    if (this.has(group, id)) return true;
+    this.add(group, id);
     return false;
   }
 
