@@ -66,6 +66,24 @@ describe('sdk/network/broker-connection (against an in-process broker)', () => {
     await assert.rejects(conn.request(encodeVersion), ConnectionError);
   });
 
+  it('fails pending requests in the order they were made, also when their slots wrap around', async () => {
+    const conn = await BrokerConnection.connect({ host: '127.0.0.1', port: tb.port });
+    // Advance the opaques to just below the 1024th slot, a few at a time so that the slots do not grow.
+    for (let n = 0; n < 1015; n += 5) await Promise.all(Array.from({ length: 5 }, () => conn.request(encodeVersion)));
+    const topic = uniqueName('order');
+    const failed: number[] = [];
+    // Parked gets (the broker long-polls them) whose opaques run past slot 1023 and wrap to slot 0.
+    for (let n = 0; n < 20; n++) {
+      conn.requestWith((opaque) => encodeGet({ topic, group: 'g', partition: 0, offset: 0, maxSize: 1024, opaque }),
+        (_reply, err, token) => {
+          assert.ok(err instanceof ConnectionError);
+          failed.push(token as number);
+        }, n);
+    }
+    await conn.close();
+    assert.deepEqual(failed, Array.from({ length: 20 }, (_, n) => n));
+  });
+
   it('reports a refused connection as a retriable ConnectionError', async () => {
     const port = await freePort();
     const err = await BrokerConnection.connect({ host: '127.0.0.1', port }).then(() => undefined, (e: unknown) => e);

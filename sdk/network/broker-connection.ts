@@ -250,10 +250,25 @@ export class BrokerConnection {
     }
   }
 
+  /**
+   * The slots of pending requests, oldest first. Callers settle requests in this order, which is the order they
+   * were made: retry logic above (an async producer spooling failed sends) keeps its order only so.
+   */
+  private pendingInSendOrder(): number[] {
+    const out: number[] = [];
+    // Opaques are handed out in sequence, so the ring read from the slot after the newest one runs oldest first.
+    const start = this.opaque + 1;
+    for (let k = 0; k < this.slotOpaque.length && out.length < this.pendingCount; k++) {
+      const i = (start + k) & this.mask;
+      if (this.slotOpaque[i] !== 0) out.push(i);
+    }
+    return out;
+  }
+
   private sweep(): void {
     const now = Date.now();
-    for (let i = 0; i < this.slotOpaque.length && this.pendingCount > 0; i++) {
-      if (this.slotOpaque[i] === 0 || this.slotDeadline[i]! > now) continue;
+    for (const i of this.pendingInSendOrder()) {
+      if (this.slotDeadline[i]! > now) continue;
       this.settle(i, undefined, new TimeoutError(`no reply from ${this.url} to request ${this.slotOpaque[i]} in time`));
     }
     if (this.pendingCount === 0) this.stopSweeper();
@@ -273,9 +288,7 @@ export class BrokerConnection {
     this.chunks = [];
     this.chunkBytes = 0;
     const err = this.closedError();
-    for (let i = 0; i < this.slotOpaque.length && this.pendingCount > 0; i++) {
-      if (this.slotOpaque[i] !== 0) this.settle(i, undefined, err);
-    }
+    for (const i of this.pendingInSendOrder()) this.settle(i, undefined, err);
     for (const fn of this.closeListeners) fn(this.closedByUser ? undefined : err);
     this.closeListeners.clear();
   }
