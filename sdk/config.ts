@@ -46,10 +46,17 @@ export interface ReconnectOptions {
 export interface ClientOptions {
   /** A standalone broker, `meta://host:port` (direct connection, no ZooKeeper). */
   readonly serverUrl?: string;
-  /** ZooKeeper connect string for cluster mode (not available yet: createClient refuses it with a ConfigError). */
+  /**
+   * ZooKeeper connect string (`host:port[,host:port...][/chroot]`) for cluster mode: brokers, topics and partitions
+   * are discovered from ZooKeeper, consumer groups rebalance there and commit their offsets there.
+   */
   readonly zkConnect?: string;
   /** ZooKeeper root; default `/meta`. */
   readonly zkRoot?: string;
+  /** ZooKeeper session timeout; default 30 000 ms (MetaQ's). Ownerships of a dead consumer last this long. */
+  readonly zkSessionTimeoutMs?: number;
+  /** How long createClient waits for a ZooKeeper session; default 30 000 ms. */
+  readonly zkConnectionTimeoutMs?: number;
   /** Default 10 000 ms. */
   readonly connectTimeoutMs?: number;
   /** Default per-request timeout; default 10 000 ms. */
@@ -109,6 +116,11 @@ export interface ProducerOptions<V = Buffer | string> {
   readonly sendTimeoutMs?: number;
   /** Largest payload accepted before sending; default 1 MiB (the broker's default maxMessageSize). */
   readonly maxMessageSize?: number;
+  /**
+   * Cluster mode: a topic no broker registered is sent to the partitions of this topic instead (MetaQ's
+   * `setDefaultTopic`; with `[topic=*]` on the brokers, `'*'` lets a producer send to any topic). Default none.
+   */
+  readonly defaultTopic?: string;
 }
 
 /**
@@ -185,6 +197,21 @@ export interface ConsumerOptions<V = Buffer> {
   readonly broadcast?: boolean;
   /** Default: the payload Buffer as is. */
   readonly deserializer?: Deserializer<V>;
+  /**
+   * Cluster mode: this consumer's id in its group (MetaQ's consumerId); ZooKeeper shows it as `<group>_<consumerId>`.
+   * Default `<local IP>-<pid>-<random UUID>`.
+   */
+  readonly consumerId?: string;
+  /**
+   * Cluster mode: how a group shares partitions. `'range'` (default, MetaQ's DEFAULT): consumers and partitions are
+   * sorted as strings and each consumer takes a contiguous run. `'consistent-hash'` (MetaQ's CONSIST): a ketama ring
+   * of the consumers, which moves fewer partitions when consumers come and go.
+   */
+  readonly loadBalanceStrategy?: 'range' | 'consistent-hash';
+  /** Cluster mode: attempts of one rebalance before it gives up until the next change; default 7 (MetaQ's). */
+  readonly rebalanceRetries?: number;
+  /** Cluster mode: wait between rebalance attempts; default 1000 ms (MetaQ waits zkSyncTimeMs, 5000 ms). */
+  readonly rebalanceBackoffMs?: number;
 }
 
 /**
@@ -207,6 +234,8 @@ export const CLIENT_DEFAULTS = {
   recoverDir: join(homedir(), '.metaq', 'recover'),
   offsetsFile: join(homedir(), '.metaq', 'offsets.json'),
   zkRoot: '/meta',
+  zkSessionTimeoutMs: 30_000,
+  zkConnectionTimeoutMs: 30_000,
 } as const;
 
 /**
@@ -251,4 +280,7 @@ export const CONSUMER_DEFAULTS = {
   maxRecoverAttempts: 16,
   dedupeCacheSize: 0,
   broadcast: false,
+  loadBalanceStrategy: 'range',
+  rebalanceRetries: 7,
+  rebalanceBackoffMs: 1_000,
 } as const;

@@ -41,6 +41,8 @@ export const ErrorCodes = {
   BROKER: 'BROKER_ERROR',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  COORDINATION: 'COORDINATION_ERROR',
+  FENCED: 'FENCED',
 } as const;
 /**
  * One of the values of {@link ErrorCodes}: the type of {@link MetaqError.code}.
@@ -414,5 +416,41 @@ export class InvalidArgumentError extends MetaqError {
 export class UnsupportedCompressionError extends MetaqError {
   constructor(readonly compression: number, message: string, options: MetaqErrorOptions = {}) {
     super(ErrorCodes.CONFIG, message, options);
+  }
+}
+
+/**
+ * Thrown when a ZooKeeper operation failed: the server is unreachable, the session expired, or a node was not in the
+ * expected state. `zkCode` is ZooKeeper's own name for the failure (`NODE_EXISTS`, `NO_NODE`, `BAD_VERSION`,
+ * `CONNECTION_LOSS`, `SESSION_EXPIRED`, ...). Retriable unless the node state itself is wrong.
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof CoordinationError && e.zkCode === 'NODE_EXISTS') log.warn(e.message);
+ * }
+ * ```
+ */
+export class CoordinationError extends MetaqError {
+  constructor(readonly zkCode: string, message: string, options: MetaqErrorOptions = {}) {
+    super(ErrorCodes.COORDINATION, message, options);
+  }
+}
+
+/**
+ * Thrown when an offset commit is refused because this consumer no longer owns the partition (its ZooKeeper
+ * session expired, or a rebalance gave the partition to another consumer, which may have committed since). The
+ * commit is dropped on purpose: the current owner's offsets win. Not retriable.
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof FencedError) log.info({ partition: e.partition }, 'partition moved to another consumer');
+ * }
+ * ```
+ */
+export class FencedError extends MetaqError {
+  constructor(readonly group: string, readonly topic: string, readonly partition: string, detail: string) {
+    super(ErrorCodes.FENCED, `offset commit of group ${group} for ${topic} ${partition} refused: ${detail}`);
   }
 }

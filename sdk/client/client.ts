@@ -37,6 +37,7 @@ export class MetaqClient {
     const isClosing = (): boolean => this.closing !== undefined;
     this.ctx = {
       router,
+      cluster: undefined,
       logger,
       options,
       get closing() { return isClosing(); },
