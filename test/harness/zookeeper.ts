@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import pino from 'pino';
+import { ZkSession, type ZkCredentials } from '../../sdk/protocol/zk/zk-session.js';
 import { freePort } from './free-port.js';
 import { tempDir } from './temp-dir.js';
 
@@ -130,4 +132,25 @@ export async function startZooKeeper(options: { startTimeoutMs?: number } = {}):
     resume: () => { child.kill('SIGCONT'); },
     stop,
   };
+}
+
+/**
+ * Expires a session the ZooKeeper FAQ way: a second client joins it with its id and password, then closes it. The
+ * owner's client may win the session back (it reconnects at once when the twin takes over its connection) before the
+ * twin's close, so the trick is repeated until `lost()` says the owner noticed, up to `attempts` times.
+ */
+export async function expireSession(connect: string, credentials: ZkCredentials, lost: () => boolean,
+  attempts = 10): Promise<void> {
+  const logger = pino({ level: 'silent' });
+  for (let i = 0; i < attempts; i++) {
+    const twin = await ZkSession.open({ connect, sessionTimeoutMs: 4000, connectTimeoutMs: 10_000, logger, resume: credentials })
+      .catch(() => undefined);  // already expired: the owner will notice
+    await twin?.close();
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline) {
+      if (lost()) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  throw new Error(`the session was not expired after ${attempts} attempts`);
 }

@@ -103,6 +103,13 @@ function toStat(s: Stat): ZkStat {
   };
 }
 
+const NO_STAT: ZkStat = { version: -1, cversion: -1, numChildren: 0, ephemeralOwner: NO_SESSION };
+
+/** The node of a getData answer (an error answer has no stat; its value is never used). */
+function toNode(data: Buffer | undefined, stat: Stat | undefined): ZkNode {
+  return { data: data ?? Buffer.alloc(0), stat: stat === undefined ? NO_STAT : toStat(stat) };
+}
+
 function toBuffer(data: Buffer | string | undefined): Buffer | undefined {
   return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
 }
@@ -269,7 +276,7 @@ export class ZkSession {
 
   /** The node's data and stat; undefined when it does not exist. */
   getData(path: string): Promise<ZkNode | undefined> {
-    return this.readOrMissing(path, 'getData', (c, cb) => c.getData(path, (e, data, stat) => cb(e, { data: data ?? Buffer.alloc(0), stat: toStat(stat) })));
+    return this.readOrMissing<ZkNode>(path, 'getData', (c, cb) => c.getData(path, (e, data, stat) => cb(e, toNode(data, stat))));
   }
 
   /** The children's names; undefined when the node does not exist. */
@@ -325,6 +332,13 @@ export class ZkSession {
         else if (o.op === 'remove') t.remove(o.path, o.version);
         else t.create(o.path, toBuffer(o.data) ?? Buffer.alloc(0), MODES[o.mode ?? 'persistent']);
       }
+      // The library's check/setData/remove read `version || -1`, turning version 0 (a node never written since its
+      // creation: every fresh owner node) into "any version". Put the versions asked for back.
+      const queued = (t as unknown as { ops: { version?: number }[] }).ops;
+      ops.forEach((o, i) => {
+        const q = queued[i];
+        if (q !== undefined && o.op !== 'create') q.version = o.version;
+      });
       t.commit((err, results: unknown) => {
         if (err === null || err === undefined) return cb(null, undefined);
         const list = Array.isArray(results) ? results as { err?: number }[] : [];
@@ -353,7 +367,7 @@ export class ZkSession {
   /** As {@link watchChildren}, for the node's data. */
   watchData(path: string, listener: (node: ZkNode | undefined) => void): ZkWatch {
     return this.watch(async (watcher) => {
-      const node = await this.readOrMissing<ZkNode>(path, 'getData', (c, cb) => c.getData(path, watcher, (e, data, stat) => cb(e, { data: data ?? Buffer.alloc(0), stat: toStat(stat) })));
+      const node = await this.readOrMissing<ZkNode>(path, 'getData', (c, cb) => c.getData(path, watcher, (e, data, stat) => cb(e, toNode(data, stat))));
       if (node === undefined && !(await this.armExists(path, watcher))) return this.retryNow();
       listenerCall(listener, node);
     });
