@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { BrokerRegistry } from './cluster/broker-registry.js';
 import type { BrokerConfig } from './config/broker-config.js';
 import type { Failpoints } from './store/failpoints.js';
 import type { FileIO } from './store/file-io.js';
@@ -26,9 +28,12 @@ export interface Broker {
   readonly port: number;
   readonly config: BrokerConfig;
   readonly store: MessageStore;
+  /** The ZooKeeper registration; undefined in standalone mode (`zk.zkEnable=false`). */
+  readonly registry: BrokerRegistry | undefined;
   /**
-   * Graceful shutdown: stops taking requests, answers every request already received (puts only once stored),
-   * then flushes the store and writes its clean-shutdown marker. Idempotent.
+   * Graceful shutdown: in cluster mode first unregisters from ZooKeeper and waits `zk.zkSyncTimeMs` so that clients
+   * notice; then stops taking requests, answers every request already received (puts only once stored), flushes the
+   * store and writes its clean-shutdown marker, and closes the ZooKeeper session. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -72,7 +77,19 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
   ctx.port = port;
   ctx.brokerUrl = `meta://${sys.hostName}:${port}`;
   store.start();
-  logger.info({ port, brokerId: sys.brokerId, dataPath: sys.dataPath,
+  let registry: BrokerRegistry | undefined;
+  if (config.zookeeper.zkEnable) {
+    // After listen: the registered URL must carry the bound port. A broker that cannot register does not start.
+    try {
+      registry = await BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl, configChecksum: ctx.configChecksum, logger });
+    } catch (err) {
+      await server.close(sys.shutdownTimeoutMs);
+      await store.close();
+      throw err;
+    }
+    ctx.registry = registry;
+  }
+  logger.info({ port, brokerId: sys.brokerId, dataPath: sys.dataPath, cluster: registry !== undefined,
     flush: sys.unflushThreshold <= 0 ? 'group-commit' : `threshold ${sys.unflushThreshold}/${sys.unflushInterval}ms` },
   'broker started');
 
@@ -81,11 +98,18 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     port,
     config,
     store,
+    registry,
     close: () => {
       closing ??= (async () => {
         logger.info('broker shutting down');
+        if (registry !== undefined) {
+          await registry.unregister().catch((err: unknown) => logger.warn({ err }, 'unregistering from ZooKeeper failed'));
+          // As MetaQ: give clients time to see the registration go before the socket closes.
+          if (config.zookeeper.zkSyncTimeMs > 0) await sleep(config.zookeeper.zkSyncTimeMs);
+        }
         await server.close(sys.shutdownTimeoutMs);
         await store.close();
+        await registry?.close();
         logger.info('broker stopped');
       })();
       return closing;

@@ -98,6 +98,12 @@ export class MessageStore {
     return store;
   }
 
+  /**
+   * Called (synchronously, so keep it cheap) when the store gains its first partition of a topic, at open or later
+   * through a put; the cluster registry uses it to register a topic first seen through a wildcard section.
+   */
+  onTopicAdded: ((topic: string) => void) | undefined;
+
   /** What recovery did at open. */
   get recoveryReport(): RecoveryReport {
     return this.report;
@@ -218,8 +224,10 @@ export class MessageStore {
 
   private add(log: PartitionLog): PartitionLog {
     let arr = this.logs.get(log.topic);
+    const isNew = arr === undefined;
     if (arr === undefined) { arr = []; this.logs.set(log.topic, arr); }
     arr[log.partition] = log;
+    if (isNew) this.onTopicAdded?.(log.topic);
     return log;
   }
 
