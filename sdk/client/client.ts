@@ -1,18 +1,21 @@
 import pino, { type Logger } from 'pino';
 import { DirectRouter } from '../cluster/direct-router.js';
 import type { BrokerRouter } from '../cluster/broker-router.js';
+import { ZkRouter } from '../cluster/zk-router.js';
 import { CLIENT_DEFAULTS, type AsyncProducerOptions, type ClientOptions, type ConsumerOptions, type ProducerOptions } from '../config.js';
 import { ConfigError, ShuttingDownError } from '../errors.js';
 import type { Message, Partition } from '../message.js';
-import { BrokerLink } from '../network/broker-link.js';
+import { BrokerLink, type BrokerLinkOptions } from '../network/broker-link.js';
 import { parseBrokerUrl } from '../network/broker-url.js';
 import { AsyncProducer } from '../producer/async-producer.js';
 import { Producer } from '../producer/producer.js';
 import { Consumer } from '../consumer/consumer.js';
 import { fetchOnce, type FetchOnceOptions, type FetchOnceResult } from '../consumer/fetch-once.js';
 import { browseTopic, type BrowseOptions } from '../consumer/topic-browser.js';
+import { ZkPaths } from '../protocol/zk/zk-layout.js';
+import { ZkSession } from '../protocol/zk/zk-session.js';
 import type { Observable } from 'rxjs';
-import type { ClientContext, Closeable, ResolvedClientOptions } from './client-context.js';
+import type { ClientContext, Closeable, ClusterContext, ResolvedClientOptions } from './client-context.js';
 
 /**
  * A connection to a metaq broker (or, with `zkConnect`, a cluster): the factory of producers and consumers. One
@@ -32,12 +35,12 @@ export class MetaqClient {
   private readonly ctx: ClientContext;
 
   /** @internal use {@link createClient} */
-  constructor(router: BrokerRouter, logger: Logger, options: ResolvedClientOptions) {
+  constructor(router: BrokerRouter, logger: Logger, options: ResolvedClientOptions, cluster?: ClusterContext) {
     const owned = this.owned;
     const isClosing = (): boolean => this.closing !== undefined;
     this.ctx = {
       router,
-      cluster: undefined,
+      cluster,
       logger,
       options,
       get closing() { return isClosing(); },
@@ -154,9 +157,19 @@ export class MetaqClient {
 /**
  * Connects to a broker (`serverUrl`) or a cluster (`zkConnect`) and returns the client.
  *
+ * - `serverUrl: 'meta://host:port'`: one broker, every partition on it; resolves once connected and the broker
+ *   told its id, rejects with ConnectionError when it cannot be reached.
+ * - `zkConnect: 'host:port[,host:port...][/chroot]'`: a cluster registered under `zkRoot` (default `/meta`).
+ *   Brokers, topics and partitions are discovered from ZooKeeper and followed while the client runs (a broker added
+ *   later receives messages without restarting anything); consumer groups rebalance there. Rejects with a
+ *   CoordinationError naming the connect string when no ZooKeeper session is up within `zkConnectionTimeoutMs`.
+ *
+ * Giving both is a ConfigError; so is giving neither.
+ *
  * @example
  * ```ts
  * const client = await createClient({ serverUrl: 'meta://127.0.0.1:8123' });
+ * const cluster = await createClient({ zkConnect: '10.0.0.5:2181,10.0.0.6:2181', zkRoot: '/meta' });
  * ```
  */
 export async function createClient(options: ClientOptions): Promise<MetaqClient> {
@@ -166,12 +179,13 @@ export async function createClient(options: ClientOptions): Promise<MetaqClient>
     recoverDir: options.recoverDir ?? CLIENT_DEFAULTS.recoverDir,
     offsetsFile: options.offsetsFile ?? CLIENT_DEFAULTS.offsetsFile,
   };
-  if (options.serverUrl === undefined) {
-    throw new ConfigError(options.zkConnect === undefined
-      ? 'createClient needs serverUrl (meta://host:port) or zkConnect'
-      : 'zkConnect is not supported yet: connect with serverUrl (meta://host:port)');
+  if (options.serverUrl !== undefined && options.zkConnect !== undefined) {
+    throw new ConfigError('createClient takes serverUrl (one broker) or zkConnect (a cluster), not both');
   }
-  const link = new BrokerLink(parseBrokerUrl(options.serverUrl), {
+  if (options.serverUrl === undefined && options.zkConnect === undefined) {
+    throw new ConfigError('createClient needs serverUrl (meta://host:port) or zkConnect (host:port[,host:port...])');
+  }
+  const linkOptions: BrokerLinkOptions = {
     connectTimeoutMs: options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
     requestTimeoutMs: resolved.requestTimeoutMs,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? CLIENT_DEFAULTS.heartbeatIntervalMs,
@@ -179,12 +193,34 @@ export async function createClient(options: ClientOptions): Promise<MetaqClient>
     reconnect: { ...CLIENT_DEFAULTS.reconnect, ...options.reconnect },
     maxResponseBytes: options.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
     logger,
-  });
+  };
+  if (options.zkConnect !== undefined) return connectCluster(options.zkConnect, options, linkOptions, logger, resolved);
+  const link = new BrokerLink(parseBrokerUrl(options.serverUrl!), linkOptions);
   try {
     await link.whenConnected();
     return new MetaqClient(await DirectRouter.start(link), logger, resolved);
   } catch (e) {
     await link.close();
+    throw e;
+  }
+}
+
+/** Cluster mode: a ZooKeeper session, the router over it, and the client carrying both. */
+async function connectCluster(zkConnect: string, options: ClientOptions, linkOptions: BrokerLinkOptions, logger: Logger,
+  resolved: ResolvedClientOptions): Promise<MetaqClient> {
+  const paths = new ZkPaths(options.zkRoot ?? CLIENT_DEFAULTS.zkRoot);
+  const connectTimeoutMs = options.zkConnectionTimeoutMs ?? CLIENT_DEFAULTS.zkConnectionTimeoutMs;
+  const zk = await ZkSession.open({
+    connect: zkConnect,
+    sessionTimeoutMs: options.zkSessionTimeoutMs ?? CLIENT_DEFAULTS.zkSessionTimeoutMs,
+    connectTimeoutMs,
+    logger,
+  });
+  try {
+    const router = await ZkRouter.start({ zk, paths, linkOptions, logger, readTimeoutMs: resolved.requestTimeoutMs });
+    return new MetaqClient(router, logger, resolved, { zk, paths });
+  } catch (e) {
+    await zk.close();
     throw e;
   }
 }

@@ -43,4 +43,10 @@ export interface BrokerRouter {
   links(): ReadonlyMap<number, Link>;
   /** Closes every link. */
   close(): Promise<void>;
+  /**
+   * A number that moves whenever an answer of `partitionsForPublish` / `partitionsForSubscribe` may have changed
+   * (the ZooKeeper router's watches fired), so callers holding a list know to ask again without asking on every
+   * use. Undefined for a router that only learns of changes when asked (the direct router).
+   */
+  readonly topologyVersion?: number;
 }

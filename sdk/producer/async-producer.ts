@@ -95,8 +95,10 @@ export class AsyncProducer<V = Buffer | string> {
   private early: SpooledMessage[] = [];
   private closed: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
-  private readonly links: Link[];
-  private readonly unlisten: (() => void)[] = [];
+  private links: Link[] = [];
+  /** The router's topologyVersion when `links` was taken (a cluster's brokers come and go). */
+  private linksVersion: number | undefined;
+  private unlisten: (() => void)[] = [];
   private readonly idleWaiters = new Set<() => void>();
   private lastLog = 0;
   private suppressed = 0;
@@ -114,17 +116,12 @@ export class AsyncProducer<V = Buffer | string> {
     this.logger = ctx.logger;
     this.inner = new Producer<Buffer>(ctx, {
       ...(options.partitioner === undefined ? {} : { partitioner: options.partitioner }),
+      ...(options.defaultTopic === undefined ? {} : { defaultTopic: options.defaultTopic }),
       maxInFlight: this.windowSize + RESEND_BATCH,
       maxMessageSize: this.maxMessageSize,
       sendTimeoutMs: this.timeoutMs,
     });
-    this.links = [...ctx.router.links().values()];
-    for (const link of this.links) {
-      const l = link as Link & { onStateChange?: (fn: (state: string) => void) => () => void };
-      if (typeof l.onStateChange === 'function') {
-        this.unlisten.push(l.onStateChange((state) => { if (state === 'connected') this.drainAll(); }));
-      }
-    }
+    this.watchLinks();
     this.timer = setInterval(() => this.drainAll(), resendIntervalMs);
     this.timer.unref(); // the spool is on disk: a pending resend must not keep the process alive
     this.unregister = ctx.own(this);
@@ -241,6 +238,7 @@ export class AsyncProducer<V = Buffer | string> {
     this.closed ??= (async () => {
       clearInterval(this.timer);
       for (const off of this.unlisten) off();
+      this.unlisten = [];
       try {
         await this.flush(this.timeoutMs + CLOSE_GRACE_MS);
       } catch (e) {
@@ -409,8 +407,23 @@ export class AsyncProducer<V = Buffer | string> {
     if (--this.unsettled === 0) for (const w of [...this.idleWaiters]) w();
   }
 
+  /** Takes the router's links (again) and resends the spools whenever one of them connects. */
+  private watchLinks(): void {
+    for (const off of this.unlisten) off();
+    this.unlisten = [];
+    this.linksVersion = this.ctx.router.topologyVersion;
+    this.links = [...this.ctx.router.links().values()];
+    for (const link of this.links) {
+      const l = link as Link & { onStateChange?: (fn: (state: string) => void) => () => void };
+      if (typeof l.onStateChange === 'function') {
+        this.unlisten.push(l.onStateChange((state) => { if (state === 'connected') this.drainAll(); }));
+      }
+    }
+  }
+
   /** True when every link that reports its state is down (the broker is unreachable: spool at once). */
   private isDown(): boolean {
+    if (this.ctx.router.topologyVersion !== this.linksVersion && this.closed === undefined) this.watchLinks();
     if (this.links.length === 0) return false;
     for (const link of this.links) {
       const state = (link as { isConnected?: boolean }).isConnected;

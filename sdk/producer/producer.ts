@@ -61,7 +61,7 @@ export class Producer<V = Buffer | string> {
     this.maxInFlight = positive(options.maxInFlight ?? PRODUCER_DEFAULTS.maxInFlight, 'maxInFlight');
     this.maxMessageSize = positive(options.maxMessageSize ?? PRODUCER_DEFAULTS.maxMessageSize, 'maxMessageSize');
     this.timeoutMs = positive(options.sendTimeoutMs ?? ctx.options.requestTimeoutMs, 'sendTimeoutMs');
-    this.topics = new TopicCache(ctx.router, ctx.logger);
+    this.topics = new TopicCache(ctx.router, ctx.logger, options.defaultTopic);
     this.queue = new SendQueue();
     this.unregister = ctx.own(this);
   }
@@ -180,15 +180,25 @@ export class Producer<V = Buffer | string> {
   private dispatch(topic: TopicState, partition: Partition, flag: number, data: Buffer): Promise<SendResult> {
     if (data.length > this.maxMessageSize) throw new MessageTooLargeError(data.length, this.maxMessageSize);
     const link = this.ctx.router.link(partition.brokerId);
-    // The link calls encodeCurrent synchronously inside requestWith: these fields carry its arguments without a
-    // closure per message.
+    if (++this.inFlight > this.maxSeen) this.maxSeen = this.inFlight;
+    if (!link.isConnected) {
+      // The link encodes once it is connected, after later sends overwrote `next`: this put keeps its own arguments.
+      const { prefix } = topic;
+      const p = partition.partition;
+      const checksum = crc32Masked(data);
+      return new Promise((resolve, reject) => {
+        link.requestWith((opaque) => encodePutFrame(prefix, p, flag, checksum, opaque, data), onPutReply,
+          new PendingPut(this, topic.name, partition, resolve, reject), this.timeoutMs);
+      });
+    }
+    // A connected link calls encodeCurrent synchronously inside requestWith: these fields carry its arguments without
+    // a closure per message.
     const next = this.next;
     next.prefix = topic.prefix;
     next.partition = partition.partition;
     next.flag = flag;
     next.checksum = crc32Masked(data);
     next.data = data;
-    if (++this.inFlight > this.maxSeen) this.maxSeen = this.inFlight;
     return new Promise((resolve, reject) => {
       link.requestWith(this.encodeCurrent, onPutReply, new PendingPut(this, topic.name, partition, resolve, reject),
         this.timeoutMs);
