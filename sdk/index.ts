@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { createClient } from 'metaq';
- * const client = await createClient({ serverUrl: 'meta://127.0.0.1:8123' });
+ * const client = await createClient({ serverUrl: 'meta://127.0.0.1:8123' }); // or { zkConnect: '127.0.0.1:2181' }
  * await client.producer().send({ topic: 'orders', value: 'hello' });
  * client.consumer({ group: 'billing' }).subscribe('orders', (m) => console.log(m.value.toString()));
  * ```
@@ -19,8 +19,8 @@ export {
   parsePartitionName, partitionName, type Delivery, type Message, type Partition, type ProducerRecord, type SendResult,
 } from './message.js';
 export {
-  BrokerError, ChecksumMismatchError, ConfigError, ConnectionError, CorruptRecordError, DiskFullError, ErrorCodes,
-  FsyncFailedError, InvalidArgumentError, MessageTooLargeError, MetaqError, OffsetOutOfRangeError, PartitionClosedError,
+  BrokerError, ChecksumMismatchError, ConfigError, ConnectionError, CoordinationError, CorruptRecordError, DiskFullError,
+  ErrorCodes, FencedError, FsyncFailedError, InvalidArgumentError, MessageTooLargeError, MetaqError, OffsetOutOfRangeError, PartitionClosedError,
   ProtocolError, ShuttingDownError, StorageError, TimeoutError, UnknownTopicError, UnsupportedCompressionError,
   WrongPartitionError, type ErrorCode,
 } from './errors.js';
@@ -35,7 +35,7 @@ export { murmur2, toPositive } from './codec/murmur2.js';
 export { Producer } from './producer/producer.js';
 export { sendAll, type SendAllOptions } from './producer/send-all.js';
 export { AsyncProducer, type AsyncProducerStats } from './producer/async-producer.js';
-export { Consumer, type ListenerSubscription } from './consumer/consumer.js';
+export { Consumer, type ConsumerStatus, type ListenerSubscription } from './consumer/consumer.js';
 export { BROWSER_GROUP, type FetchOnceOptions, type FetchOnceResult } from './consumer/fetch-once.js';
 export type { BrowseOptions } from './consumer/topic-browser.js';
 export type { CommittedOffset, OffsetStore } from './offsets/offset-store.js';

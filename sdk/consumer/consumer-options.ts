@@ -1,6 +1,7 @@
 /**
  * The consumer's options with every default filled in (sdk/config.ts holds the defaults) and every value checked.
  */
+import { randomUUID } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { CONSUMER_DEFAULTS, type ConsumerOptions } from '../config.js';
 import { Deserializers, type Deserializer } from '../codec/serializers.js';
@@ -36,6 +37,11 @@ export interface ResolvedConsumerOptions<V> {
   readonly dedupeCacheSize: number;
   readonly broadcast: boolean;
   readonly deserializer: Deserializer<V>;
+  /** Cluster mode: the id in the group (`<local IP>-<pid>-<UUID>` unless given). */
+  readonly consumerId: string;
+  readonly loadBalanceStrategy: 'range' | 'consistent-hash';
+  readonly rebalanceRetries: number;
+  readonly rebalanceBackoffMs: number;
 }
 
 /**
@@ -73,7 +79,19 @@ export function resolveConsumerOptions<V>(options: ConsumerOptions<V>): Resolved
     dedupeCacheSize: atLeast('dedupeCacheSize', options.dedupeCacheSize ?? d.dedupeCacheSize, 0),
     broadcast,
     deserializer: options.deserializer ?? (Deserializers.buffer as unknown as Deserializer<V>),
+    consumerId: options.consumerId ?? `${localIp()}-${process.pid}-${randomUUID()}`,
+    loadBalanceStrategy: options.loadBalanceStrategy ?? d.loadBalanceStrategy,
+    rebalanceRetries: positive('rebalanceRetries', options.rebalanceRetries ?? d.rebalanceRetries),
+    rebalanceBackoffMs: atLeast('rebalanceBackoffMs', options.rebalanceBackoffMs ?? d.rebalanceBackoffMs, 0),
   };
+  // The id becomes a znode name and the data of owner nodes: MetaQ's group rules keep it a single path segment.
+  const idProblem = groupNameProblem(o.consumerId.replace(/\./g, '-').replace(/:/g, '-'));
+  if (idProblem !== undefined || o.consumerId.includes('/')) {
+    throw new ConfigError(`consumer option consumerId ${JSON.stringify(o.consumerId)}: ${idProblem ?? 'contains /'}`);
+  }
+  if (o.loadBalanceStrategy !== 'range' && o.loadBalanceStrategy !== 'consistent-hash') {
+    throw new ConfigError(`consumer option loadBalanceStrategy must be 'range' or 'consistent-hash', got ${JSON.stringify(o.loadBalanceStrategy)}`);
+  }
   if (o.maxFetchSize < o.fetchSize) {
     throw new ConfigError(`consumer option maxFetchSize (${o.maxFetchSize}) is smaller than fetchSize (${o.fetchSize})`);
   }

@@ -12,14 +12,23 @@
  * - A nacked message (or a throwing handler) is redelivered in line `maxFetchRetries` times, the partition waiting;
  *   then it moves to the local recover store (redelivered every `recoverIntervalMs`, then a dead-letter topic) and
  *   the partition goes on.
+ *
+ * In cluster mode (a client made with `zkConnect`, not broadcast) the consumer is a member of its group in ZooKeeper:
+ * partitions are shared with the other members (sdk/cluster/group/group-member.ts) and offsets default to the fenced
+ * ZooKeeper store, so that a member that lost a partition cannot overwrite its new owner's offsets. `status$` reports
+ * rebalances and session losses.
  */
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, Subject, type Subscriber } from 'rxjs';
 import type { ClientContext } from '../client/client-context.js';
 import type { ConsumerOptions } from '../config.js';
-import { InvalidArgumentError, ShuttingDownError } from '../errors.js';
-import type { Delivery, Message } from '../message.js';
+import { GroupMember, type GroupStatus } from '../cluster/group/group-member.js';
+import { groupFailpoints } from '../cluster/group/group-failpoints.js';
+import { loadBalanceStrategy } from '../cluster/group/load-balance-strategy.js';
+import { FencedError, InvalidArgumentError, ShuttingDownError } from '../errors.js';
+import { partitionName, type Delivery, type Message } from '../message.js';
 import { LocalFileOffsetStore } from '../offsets/local-file-offset-store.js';
 import type { OffsetStore } from '../offsets/offset-store.js';
+import { ZkOffsetStore } from '../offsets/zk-offset-store.js';
 import { topicNameProblem } from '../protocol/names.js';
 import { resolveConsumerOptions, type ResolvedConsumerOptions } from './consumer-options.js';
 import { ProcessedRanges } from './processed-ranges.js';
@@ -68,12 +77,28 @@ export class Consumer<V = Buffer> {
   private readonly uncommitted = new Set<TopicSubscription<V>>();
   private readonly unregister: () => void;
   private closing: Promise<void> | undefined;
+  /** Cluster mode: this consumer's membership of its group. */
+  private readonly member: GroupMember | undefined;
+  private readonly status = new Subject<ConsumerStatus>();
 
   constructor(private readonly ctx: ClientContext, options: ConsumerOptions<V>) {
     if (ctx.closing) throw new ShuttingDownError('the client');
     this.options = resolveConsumerOptions(options);
     this.ownsStore = options.offsetStore === undefined;
-    this.offsetStore = options.offsetStore ?? LocalFileOffsetStore.forFile(ctx.options.offsetsFile);
+    const cluster = this.options.broadcast ? undefined : ctx.cluster;
+    let zkStore: ZkOffsetStore | undefined;
+    if (cluster !== undefined && options.offsetStore === undefined) {
+      zkStore = new ZkOffsetStore(cluster.zk, cluster.paths, { unfenced: groupFailpoints.unfencedCommits === true });
+    }
+    this.offsetStore = options.offsetStore ?? zkStore ?? LocalFileOffsetStore.forFile(ctx.options.offsetsFile);
+    if (cluster !== undefined) {
+      const o = this.options;
+      this.member = new GroupMember({
+        zk: cluster.zk, paths: cluster.paths, group: o.group, consumerId: o.consumerId,
+        strategy: loadBalanceStrategy(o.loadBalanceStrategy), retries: o.rebalanceRetries, backoffMs: o.rebalanceBackoffMs,
+        logger: ctx.logger, store: zkStore, onStatus: (st) => this.status.next(st),
+      });
+    }
     this.processed = new ProcessedRanges();
     this.idCache = this.options.dedupeCacheSize > 0 ? processIdCache(this.options.dedupeCacheSize) : undefined;
     this.unregister = ctx.own(this);
@@ -82,6 +107,42 @@ export class Consumer<V = Buffer> {
   /** The group used with brokers and stores. */
   get group(): string {
     return this.options.group;
+  }
+
+  /**
+   * Cluster mode: `<group>_<consumerId>`, this consumer's name in ZooKeeper (its ids node, the data of the owner
+   * nodes it holds); undefined otherwise.
+   */
+  get memberId(): string | undefined {
+    return this.member?.id;
+  }
+
+  /**
+   * Events of the group membership (cluster mode; nothing otherwise): `rebalanced` with the partitions owned,
+   * `session-expired`, `rejoined`, `rebalance-failed`, `fenced`. Hot: a subscriber sees the events after it
+   * subscribed; completes when the consumer closes.
+   *
+   * @example
+   * ```ts
+   * consumer.status$.subscribe((s) => { if (s.type === 'session-expired') log.warn('partitions dropped'); });
+   * ```
+   */
+  get status$(): Observable<ConsumerStatus> {
+    return this.status.asObservable();
+  }
+
+  /**
+   * The partitions being read now, per topic (`"<brokerId>-<n>"`, sorted as strings).
+   *
+   * @example
+   * ```ts
+   * consumer.assignment(); // { orders: ['0-0', '0-1'] }
+   * ```
+   */
+  assignment(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const s of this.subscriptions) out[s.topic] = s.assigned.map(partitionName).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return out;
   }
 
   /**
@@ -164,7 +225,13 @@ export class Consumer<V = Buffer> {
         }
       }
       this.uncommitted.clear();
+      try {
+        await this.member?.close();
+      } catch (err) {
+        failures.push(err);
+      }
       if (this.ownsStore) await this.offsetStore.close();
+      this.status.complete();
       this.unregister();
       if (failures.length > 0) throw failures[0];
     })();
@@ -189,11 +256,15 @@ export class Consumer<V = Buffer> {
       onOpen?.(sub);
       return () => {
         this.subscriptions.delete(sub);
-        const closed = sub.close();
+        const member = this.member;
+        // A group member releases the topic's partitions only after the final commit (made while still the owner).
+        const closing = sub.close();
+        const closed = member === undefined ? closing : Promise.all([closing, member.removeTopic(sub, closing)]).then(() => undefined);
         this.closingSubs.set(sub, closed);
         closed.then(() => { this.closingSubs.delete(sub); }, (err: unknown) => {
           this.closingSubs.delete(sub);
-          this.uncommitted.add(sub);
+          // A refused commit is final: the partition's new owner has the say over its offset.
+          if (!(err instanceof FencedError)) this.uncommitted.add(sub);
           this.ctx.logger.warn({ err, topic, group: this.group }, 'final offset commit failed; retried by commit() and close()');
         });
       };
@@ -209,10 +280,12 @@ export class Consumer<V = Buffer> {
       idCache: this.idCache,
       makeRecoverStore: (t, redeliver) => this.makeRecoverStore(t, redeliver),
       ready: Promise.allSettled(this.closingSubs.values()),
+      assignAll: this.member === undefined,
     };
     const sub = new TopicSubscription<V>(deps, topic, subscriber);
     this.subscriptions.add(sub);
     sub.start();
+    this.member?.addTopic(sub);
     return sub;
   }
 
@@ -224,6 +297,16 @@ export class Consumer<V = Buffer> {
     });
   }
 }
+
+/**
+ * What {@link Consumer.status$} emits (cluster mode).
+ *
+ * @example
+ * ```ts
+ * const s: ConsumerStatus = { type: 'rebalanced', assignment: { orders: ['0-0', '0-1'] } };
+ * ```
+ */
+export type ConsumerStatus = GroupStatus;
 
 /** Runs a listener: a value acks, a throw or a rejection nacks. No promise is made for a synchronous handler. */
 function runHandler<V>(d: Delivery<V>, handler: (message: Message<V>) => unknown): void {

@@ -56,6 +56,27 @@ export interface SubscriptionDeps<V> {
   readonly makeRecoverStore: (topic: string, redeliver: (message: Message<V>) => Promise<void>) => FailedMessageStore<V>;
   /** Resolves once earlier subscriptions of the consumer made their final commits (so offsets load fresh). */
   readonly ready: Promise<unknown>;
+  /**
+   * True (default): {@link TopicSubscription.start} assigns every partition (a direct connection). False: partitions
+   * come only through assign/revoke (a consumer group in cluster mode).
+   */
+  readonly assignAll?: boolean;
+}
+
+/** Options of {@link TopicSubscription.revoke}. */
+export interface RevokeOptions {
+  /**
+   * Commit the partitions' acked watermarks before resolving (default true). False when the ownership is already
+   * lost (a ZooKeeper session expired): a commit then would be stale.
+   */
+  readonly commit?: boolean;
+}
+
+/** Where a partition starts: the committed offset, or one asked from the broker (`committed` false). */
+interface StartOffset {
+  readonly offset: number;
+  readonly msgId: bigint;
+  readonly committed: boolean;
 }
 
 /** A redelivery from the recover store: its ack resolves the store's promise, nack rejects it. */
@@ -155,13 +176,14 @@ export class TopicSubscription<V> implements FetcherHost<V> {
     this.recover = deps.makeRecoverStore(topic, (m) => this.recoverSource.redeliver(m));
   }
 
-  /** Assigns every partition of the topic (direct connection) and starts the periodic commit and recovery. */
+  /** Starts the periodic commit and recovery, and assigns every partition of the topic unless `assignAll` is false. */
   start(): void {
     this.commitTimer = setInterval(() => {
       this.commit().catch((err: unknown) => this.ctx.logger.warn({ err, topic: this.topic }, 'periodic offset commit failed; retrying next period'));
     }, this.options.commitIntervalMs);
     this.commitTimer.unref();
     this.recover.start();
+    if (this.deps.assignAll === false) return;
     (async () => {
       await this.deps.ready;
       const partitions = await this.ctx.router.partitionsForSubscribe(this.topic);
@@ -178,18 +200,35 @@ export class TopicSubscription<V> implements FetcherHost<V> {
   async assign(partitions: readonly Partition[]): Promise<void> {
     const fresh = partitions.filter((p) => !this.fetchers.has(partitionName(p)) && !this.starting.has(partitionName(p)));
     for (const p of fresh) this.starting.add(partitionName(p));
-    await Promise.all(fresh.map(async (p) => {
+    const results = await Promise.allSettled(fresh.map(async (p) => {
       const name = partitionName(p);
-      const start = await this.startOffset(p);
+      let start: StartOffset;
+      try {
+        start = await this.startOffset(p);
+      } catch (err) {
+        this.starting.delete(name);
+        throw err;
+      }
       if (this.stopped || !this.starting.delete(name)) return;  // revoked or closed meanwhile
       const f = new PartitionFetcher<V>(this, p, start.offset, start.msgId, start.committed);
       this.fetchers.set(name, f);
       f.start();
     }));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
-  /** Stops reading these partitions and commits their acked watermarks; acks arriving later are ignored. */
-  async revoke(partitions: readonly Partition[]): Promise<void> {
+  /** True while the partition is read or being started. */
+  has(p: Partition): boolean {
+    const name = partitionName(p);
+    return this.fetchers.has(name) || this.starting.has(name);
+  }
+
+  /**
+   * Stops reading these partitions and (unless `commit: false`) commits their acked watermarks; acks arriving later
+   * are ignored.
+   */
+  async revoke(partitions: readonly Partition[], options: RevokeOptions = {}): Promise<void> {
     const gone: PartitionFetcher<V>[] = [];
     for (const p of partitions) {
       const name = partitionName(p);
@@ -201,7 +240,7 @@ export class TopicSubscription<V> implements FetcherHost<V> {
       gone.push(f);
     }
     this.queue.pump();
-    await this.enqueueCommit(gone);
+    if (options.commit !== false) await this.enqueueCommit(gone);
   }
 
   /** Commits the watermark of every partition that moved since its last commit. */
@@ -286,7 +325,7 @@ export class TopicSubscription<V> implements FetcherHost<V> {
   }
 
   /** The committed offset, or where `startFrom` says (asked from the broker, since retention moves the start). */
-  private async startOffset(p: Partition): Promise<{ offset: number; msgId: bigint; committed: boolean }> {
+  private async startOffset(p: Partition): Promise<StartOffset> {
     const o = this.options;
     if (!o.alwaysStartFromLatest) {
       const c = await this.deps.offsetStore.load(o.group, this.topic, p);
