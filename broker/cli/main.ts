@@ -1,12 +1,14 @@
 /**
  * The `metaq` command line (bin/metaq.js loads this through tsx).
  *
- * Exit codes: 0 success; 1 failure (broker unreachable, store problems found, start failed); 2 usage or
- * configuration error; `server status` uses the LSB codes 0/1/3/4 (see server-control.ts).
+ * Exit codes: 0 success; 1 failure (broker or ZooKeeper unreachable, store problems found, start failed, unknown
+ * group or topic, offset reset refused); 2 usage or configuration error (bad partition or offset given); `server status` uses the LSB codes 0/1/3/4 (see server-control.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { MetaqError } from '../../sdk/errors.js';
 import { serverStatus, serverStop } from './server-control.js';
+import type { ClusterFlags } from './cluster/cluster-context.js';
+import type { OffsetsFlags } from './cluster/offsets-command.js';
 import { statsCommand } from './stats-command.js';
 import { verifyCommand } from './verify-command.js';
 
@@ -23,6 +25,29 @@ function configOptions(cmd: Command): Command {
     .option('--data-path <dir>', 'override [system] dataPath')
     .option('--broker-id <n>', 'override [system] brokerId')
     .option('--set <section.key=value>', 'override any key, e.g. --set topic=orders.numPartitions=8 (repeatable)', collect, []);
+}
+
+/** Where the cluster commands find ZooKeeper. */
+function zkOptions(cmd: Command): Command {
+  return cmd
+    .option('--zk <connect>', 'ZooKeeper host:port[,host:port...][/chroot] (default: zk.zkConnect of -c server.ini)')
+    .option('--zk-root <root>', 'the cluster\'s root znode (default: zk.zkRoot of -c, else /meta)')
+    .option('--zk-timeout <ms>', 'how long to wait for ZooKeeper (default 10000)')
+    .option('--json', 'print JSON instead of a table');
+}
+
+/** A cluster command: ZooKeeper options, -c for the [zookeeper] section, a short broker timeout. */
+function clusterCommand(cmd: Command): Command {
+  return zkOptions(cmd)
+    .option('-c, --config <file>', 'server.ini whose [zookeeper] section names the cluster')
+    .option('--timeout <ms>', "how long to wait for a broker's answer (default 3000)");
+}
+
+function offsetOptions(cmd: Command): Command {
+  return clusterCommand(cmd)
+    .requiredOption('--group <group>', 'the consumer group')
+    .requiredOption('--topic <topic>', 'the topic')
+    .option('--partition <brokerId-n>', 'one partition, e.g. 0-3 (repeatable; default: every partition)', collect, []);
 }
 
 function buildProgram(setCode: (code: number) => void): Command {
@@ -58,10 +83,46 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--host <host>', 'broker address (default 127.0.0.1)')
     .option('--timeout <ms>', 'how long to wait for the answer', '10000')
     .action(async (item: string, flags) => setCode(await statsCommand(item, flags)));
-  configOptions(program.command('topics').description('print the topics of a broker (stats topics)'))
+  zkOptions(configOptions(program.command('topics')
+    .description('print the topics of a broker (stats topics); with --zk (or --cluster) every topic of a cluster')))
     .option('--host <host>', 'broker address (default 127.0.0.1)')
-    .option('--timeout <ms>', 'how long to wait for the answer', '10000')
-    .action(async (flags) => setCode(await statsCommand('topics', flags)));
+    .option('--timeout <ms>', "how long to wait for a broker's answer (default 10000; 3000 in cluster mode)")
+    .option('--cluster', "read the cluster from -c server.ini's [zookeeper] section")
+    .action(async (flags: ClusterFlags & { cluster?: boolean }) => {
+      if (flags.zk === undefined && flags.cluster !== true) {
+        setCode(await statsCommand('topics', flags));
+        return;
+      }
+      const { clusterTopicsCommand } = await import('./cluster/topics-command.js');
+      setCode(await clusterTopicsCommand(flags));
+    });
+
+  clusterCommand(program.command('brokers')
+    .description('list the brokers registered in ZooKeeper (master, slaves, config checksum) and whether they answer'))
+    .action(async (flags: ClusterFlags) => {
+      const { brokersCommand } = await import('./cluster/brokers-command.js');
+      setCode(await brokersCommand(flags));
+    });
+  clusterCommand(program.command('groups').argument('[group]', 'one group: its members, owners, offsets and lag')
+    .description('list the consumer groups in ZooKeeper, or show one group'))
+    .action(async (group: string | undefined, flags: ClusterFlags) => {
+      const { groupsCommand } = await import('./cluster/groups-command.js');
+      setCode(await groupsCommand(group, flags));
+    });
+  const offsets = program.command('offsets').description("show or change a consumer group's committed offsets in ZooKeeper");
+  const offsetsAction = (action: 'show' | 'reset' | 'skip') => async (flags: OffsetsFlags): Promise<void> => {
+    const { offsetsCommand } = await import('./cluster/offsets-command.js');
+    setCode(await offsetsCommand(action, flags));
+  };
+  offsetOptions(offsets.command('show').description('the owner, committed offset, end offset and lag of each partition'))
+    .action(offsetsAction('show'));
+  offsetOptions(offsets.command('reset').description('set the committed offsets; refused while a partition has a live owner unless --force'))
+    .requiredOption('--to <where>', 'earliest, latest or a byte offset (checked against the partition)')
+    .option('--force', "reset even partitions a live consumer owns (its next commit is refused; it restarts from here)")
+    .action(offsetsAction('reset'));
+  offsetOptions(offsets.command('skip').description('set the committed offsets to the end of each partition (reset --to latest)'))
+    .option('--force', "skip even partitions a live consumer owns (its next commit is refused; it restarts from here)")
+    .action(offsetsAction('skip'));
 
   program.command('verify').argument('<dataDir>', 'a broker data directory (it is only read)')
     .description('check every segment and record of a store offline; exit 1 if problems are found')
