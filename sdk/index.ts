@@ -41,4 +41,4 @@ export type { BrowseOptions } from './consumer/topic-browser.js';
 export type { CommittedOffset, OffsetStore } from './offsets/offset-store.js';
 export { LocalFileOffsetStore } from './offsets/local-file-offset-store.js';
 export { DEFAULT_OFFSET_TABLE, MysqlOffsetStore, offsetTableDdl, type MysqlOffsetStoreOptions } from './offsets/mysql-offset-store.js';
-export { formatBrokerUrl, parseBrokerUrl, type BrokerAddress } from './network/broker-url.js';
+export { formatBrokerUrl, parseBrokerUrl, type BrokerAddress } from './protocol/broker-url.js';

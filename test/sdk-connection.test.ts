@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConnectionError, TimeoutError } from '../sdk/errors.js';
 import { BrokerConnection } from '../sdk/network/broker-connection.js';
-import { formatBrokerUrl, parseBrokerUrl } from '../sdk/network/broker-url.js';
+import { formatBrokerUrl, parseBrokerUrl } from '../sdk/protocol/broker-url.js';
 import { encodeGet, encodePut, encodeVersion } from '../sdk/protocol/encode.js';
 import { parsePutResult } from '../sdk/protocol/message-id.js';
 import { crc32Masked, RECORD_HEADER_SIZE } from '../sdk/protocol/record.js';

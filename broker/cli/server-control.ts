@@ -6,7 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { encodeVersion } from '../../sdk/protocol/encode.js';
-import { adminRequest } from './admin-request.js';
+import { requestOnce } from './broker-client.js';
 import { configFromFlags, localHost, pidFilePath, type ConfigFlags } from './cli-config.js';
 import { isAlive, readPid } from './pid-file.js';
 import { waitFor } from './wait.js';
@@ -70,9 +70,8 @@ export async function serverStatus(flags: StatusFlags): Promise<number> {
   }
   const host = flags.host ?? localHost(config);
   const port = config.system.serverPort;
-  const opaque = 1 + Math.floor(Math.random() * 0x7ffffffe);
   try {
-    const res = await adminRequest(encodeVersion(opaque), opaque, { host, port, timeoutMs: 3000 });
+    const res = await requestOnce({ host, port }, (opaque) => encodeVersion(opaque), 3000);
     process.stdout.write(`metaq server is running (pid ${pid}, ${host}:${port}, version ${res.body.toString('utf8').trim()})\n`);
     return StatusCodes.RUNNING;
   } catch (e) {

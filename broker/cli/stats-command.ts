@@ -3,7 +3,7 @@
  * (MetaQ's BrokerStatsTool). `metaq stats help` lists the items the broker knows.
  */
 import { encodeStats } from '../../sdk/protocol/encode.js';
-import { adminRequest } from './admin-request.js';
+import { requestOnce } from './broker-client.js';
 import { configFromFlags, localHost, type ConfigFlags } from './cli-config.js';
 
 export interface StatsFlags extends ConfigFlags {
@@ -16,10 +16,7 @@ export async function statsCommand(item: string, flags: StatsFlags): Promise<num
   const config = await configFromFlags(flags);
   const host = flags.host ?? localHost(config);
   const port = config.system.serverPort;
-  const opaque = 1 + Math.floor(Math.random() * 0x7ffffffe);
-  const res = await adminRequest(encodeStats({ item, opaque }), opaque, {
-    host, port, timeoutMs: Number(flags.timeout ?? 10_000),
-  });
+  const res = await requestOnce({ host, port }, (opaque) => encodeStats({ item, opaque }), Number(flags.timeout ?? 10_000));
   const body = res.body.toString('utf8');
   if (res.type !== 'result' || res.code !== 200) {
     process.stderr.write(`metaq: ${host}:${port} answered ${res.type === 'result' ? res.code : 'value'}: ${body}\n`);

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { BrokerConfig, SystemConfig, TopicConfig } from '../config/broker-config.js';
 import { parseDeletePolicy } from './retention.js';
+export { rng } from '../../sdk/protocol/seeded-rng.js';
 
 export interface TestConfigOptions {
   readonly system?: Partial<SystemConfig>;
@@ -66,17 +67,6 @@ export function stored(log: { whenStored(cb: (err: Error | null) => void): void 
   return new Promise((res, rej) => log.whenStored((e) => (e ? rej(e) : res())));
 }
 
-/** Deterministic PRNG (mulberry32) for seeded tests. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The seed from env var `name`, or a random one; printed so that a failure can be replayed. */
 export function seedFrom(name: string): number {

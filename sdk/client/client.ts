@@ -6,7 +6,7 @@ import { CLIENT_DEFAULTS, type AsyncProducerOptions, type ClientOptions, type Co
 import { ConfigError, ShuttingDownError } from '../errors.js';
 import type { Message, Partition } from '../message.js';
 import { BrokerLink, type BrokerLinkOptions } from '../network/broker-link.js';
-import { parseBrokerUrl } from '../network/broker-url.js';
+import { parseBrokerUrl } from '../protocol/broker-url.js';
 import { AsyncProducer } from '../producer/async-producer.js';
 import { Producer } from '../producer/producer.js';
 import { Consumer } from '../consumer/consumer.js';

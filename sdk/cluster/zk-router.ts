@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { ConnectionError, InvalidArgumentError, ShuttingDownError, UnknownTopicError } from '../errors.js';
 import type { Partition } from '../message.js';
 import { BrokerLink, type BrokerLinkOptions } from '../network/broker-link.js';
-import { parseBrokerUrl } from '../network/broker-url.js';
+import { parseBrokerUrl } from '../protocol/broker-url.js';
 import { topicNameProblem } from '../protocol/names.js';
 import type { ZkPaths } from '../protocol/zk/zk-layout.js';
 import type { ZkSession } from '../protocol/zk/zk-session.js';

@@ -2,8 +2,8 @@ import { connect, type Socket } from 'node:net';
 import { ConnectionError, ProtocolError, TimeoutError } from '../errors.js';
 import type { Response } from '../protocol/commands.js';
 import { ResponseDecoder } from '../protocol/response-decoder.js';
-import type { BrokerAddress } from './broker-url.js';
-import { formatBrokerUrl } from './broker-url.js';
+import type { BrokerAddress } from '../protocol/broker-url.js';
+import { formatBrokerUrl } from '../protocol/broker-url.js';
 
 export interface BrokerConnectionOptions {
   /** Default 10 s. */

@@ -4,7 +4,7 @@ import { ConnectionError, ShuttingDownError, TimeoutError } from '../errors.js';
 import type { Response } from '../protocol/commands.js';
 import { encodeVersion } from '../protocol/encode.js';
 import { BrokerConnection, type BrokerConnectionOptions, type ReplyHandler } from './broker-connection.js';
-import { formatBrokerUrl, type BrokerAddress } from './broker-url.js';
+import { formatBrokerUrl, type BrokerAddress } from '../protocol/broker-url.js';
 
 export interface BrokerLinkOptions extends BrokerConnectionOptions {
   /** A `version` request is sent this often; default 5000 ms. */

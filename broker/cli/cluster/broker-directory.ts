@@ -8,7 +8,8 @@ import { BrokerError, InvalidArgumentError } from '../../../sdk/errors.js';
 import { MAX_OFFSET, type Response } from '../../../sdk/protocol/commands.js';
 import { encodeGet, encodeOffset, encodeStats, encodeVersion } from '../../../sdk/protocol/encode.js';
 import { RECORD_HEADER_SIZE, checkRecord, describeRecordCheck, RecordCheck, type RecordCheckFailure } from '../../../sdk/protocol/record.js';
-import { BrokerClient, parseMetaUrl } from './broker-client.js';
+import { parseBrokerUrl } from '../../../sdk/protocol/broker-url.js';
+import { BrokerClient } from '../broker-client.js';
 
 /** A partition's readable byte range: `[min, max)`; max is where the next record will be written. */
 export interface PartitionRange {
@@ -129,7 +130,7 @@ export class BrokerDirectory {
     let client = this.clients.get(url);
     if (client === undefined) {
       try {
-        client = new BrokerClient(parseMetaUrl(url), this.timeoutMs);
+        client = new BrokerClient(parseBrokerUrl(url), this.timeoutMs);
       } catch (e) {
         return Promise.reject(e instanceof InvalidArgumentError ? e : new InvalidArgumentError(String(e)));
       }

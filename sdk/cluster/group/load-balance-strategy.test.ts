@@ -4,22 +4,12 @@ import { sortAsStrings } from '../../protocol/zk/zk-layout.js';
 import { consistentHashStrategy, ketamaHash } from './consistent-hash-strategy.js';
 import { loadBalanceStrategy } from './load-balance-strategy.js';
 import { rangeStrategy } from './range-strategy.js';
+import { rng } from '../../protocol/seeded-rng.js';
 
 const parts = (n: number, brokers = 1): string[] =>
   sortAsStrings(Array.from({ length: brokers }, (_, b) => Array.from({ length: n }, (__, p) => `${b}-${p}`)).flat());
 const consumers = (n: number): string[] => sortAsStrings(Array.from({ length: n }, (_, i) => `g_c${i}`));
 
-/** A small seeded PRNG (mulberry32) so that a failing case can be replayed with SEED=... */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('cluster/group/range-strategy', () => {
   it('gives 4 consumers of 10 partitions 3, 3, 2 and 2 partitions', () => {

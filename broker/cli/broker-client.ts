@@ -1,31 +1,13 @@
 /**
- * A small pipelined MetaQ protocol client for the cluster admin commands: one connection per broker, requests
- * matched by opaque, each with its own deadline. The commands ask a broker several things (version, stats, offsets
- * of many partitions), so one connection serves them all instead of one connection per question.
+ * A small pipelined MetaQ protocol client for the admin commands: one connection per broker, requests matched by
+ * opaque, each with its own deadline. The cluster commands ask a broker several things (version, stats, offsets of
+ * many partitions) on one connection; `requestOnce` serves the commands that ask one thing.
  */
 import { connect, type Socket } from 'node:net';
-import { ConnectionError, InvalidArgumentError, TimeoutError } from '../../../sdk/errors.js';
-import type { Response } from '../../../sdk/protocol/commands.js';
-import { ResponseDecoder } from '../../../sdk/protocol/response-decoder.js';
-
-/** A broker address as registered in ZooKeeper. */
-export interface BrokerAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-/**
- * Reads `meta://host:port` (IPv6 as `meta://[h]:port`; MetaQ slaves' readers may append `?slaveId=N`).
- * Throws InvalidArgumentError naming the text.
- */
-export function parseMetaUrl(url: string): BrokerAddress {
-  const m = /^meta:\/\/(?:\[([^\]]+)\]|([^:/?]+)):(\d+)(?:[/?].*)?$/.exec(url.trim());
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new InvalidArgumentError(`malformed broker URL ${JSON.stringify(url)}: expected meta://host:port`);
-  }
-  return { host: m[1] ?? m[2]!, port };
-}
+import { ConnectionError, TimeoutError } from '../../sdk/errors.js';
+import type { Response } from '../../sdk/protocol/commands.js';
+import type { BrokerAddress } from '../../sdk/protocol/broker-url.js';
+import { ResponseDecoder } from '../../sdk/protocol/response-decoder.js';
 
 interface Pending {
   readonly resolve: (res: Response) => void;
@@ -101,5 +83,18 @@ export class BrokerClient {
       p.reject(this.failure);
     }
     this.pending.clear();
+  }
+}
+
+/**
+ * One request on a connection of its own, closed after the answer: for the commands that ask a broker one thing
+ * (`stats`, `version`). The timeout covers the whole exchange, connection included.
+ */
+export async function requestOnce(address: BrokerAddress, build: (opaque: number) => Buffer, timeoutMs: number): Promise<Response> {
+  const client = new BrokerClient(address, timeoutMs);
+  try {
+    return await client.request(build);
+  } finally {
+    client.close();
   }
 }

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ConnectionError, InvalidArgumentError, TimeoutError } from '../../../sdk/errors.js';
-import { encodeResult, encodeVersion } from '../../../sdk/protocol/encode.js';
-import { BrokerClient, parseMetaUrl } from './broker-client.js';
+import { ConnectionError, InvalidArgumentError, TimeoutError } from '../../sdk/errors.js';
+import { encodeResult, encodeVersion } from '../../sdk/protocol/encode.js';
+import { parseBrokerUrl } from '../../sdk/protocol/broker-url.js';
+import { BrokerClient } from './broker-client.js';
 
 describe('cli/cluster/broker-client', () => {
   let server: Server;
@@ -37,11 +38,11 @@ describe('cli/cluster/broker-client', () => {
   });
 
   it('parses meta:// URLs, IPv6 in brackets and a slave suffix, and names a malformed one', () => {
-    assert.deepEqual(parseMetaUrl('meta://10.0.0.7:8123'), { host: '10.0.0.7', port: 8123 });
-    assert.deepEqual(parseMetaUrl('meta://[::1]:8123'), { host: '::1', port: 8123 });
-    assert.deepEqual(parseMetaUrl('meta://h:8123?slaveId=1'), { host: 'h', port: 8123 });
+    assert.deepEqual(parseBrokerUrl('meta://10.0.0.7:8123'), { host: '10.0.0.7', port: 8123 });
+    assert.deepEqual(parseBrokerUrl('meta://[::1]:8123'), { host: '::1', port: 8123 });
+    assert.deepEqual(parseBrokerUrl('meta://h:8123?slaveId=1'), { host: 'h', port: 8123 });
     for (const bad of ['http://h:1', 'meta://h', 'meta://h:0', 'meta://h:70000', '']) {
-      assert.throws(() => parseMetaUrl(bad), (e: unknown) => e instanceof InvalidArgumentError && e.message.includes('expected meta://host:port'));
+      assert.throws(() => parseBrokerUrl(bad), (e: unknown) => e instanceof InvalidArgumentError && e.message.includes('expected meta://host:port'));
     }
   });
 
