@@ -12,6 +12,8 @@ export interface ConfigFlags {
   readonly port?: string;
   readonly dataPath?: string;
   readonly brokerId?: string;
+  /** `server start --zk host:port`: cluster mode with this ZooKeeper. */
+  readonly zk?: string;
   /** `section.key=value` assignments, in order (a later one wins). */
   readonly set?: readonly string[];
 }
@@ -27,6 +29,10 @@ export function overridesFromFlags(flags: ConfigFlags): ConfigOverrides {
   if (flags.port !== undefined) overrides['system.serverPort'] = flags.port;
   if (flags.dataPath !== undefined) overrides['system.dataPath'] = flags.dataPath;
   if (flags.brokerId !== undefined) overrides['system.brokerId'] = flags.brokerId;
+  if (flags.zk !== undefined) {
+    overrides['zookeeper.zk.zkEnable'] = 'true';
+    overrides['zookeeper.zk.zkConnect'] = flags.zk;
+  }
   return overrides;
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodePayload, encodeRecord } from '../../sdk/protocol/record.js';
+import { configFromFlags } from './cli-config.js';
 import { ProgressBar, formatBytes, formatDuration } from './progress.js';
 import { runMetaq } from './run-cli.js';
 
@@ -37,7 +38,7 @@ describe('cli/metaq', () => {
     for (const cmd of ['server', 'stats', 'topics', 'verify']) assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
     const start = await runMetaq(['server', 'start', '--help']);
     assert.equal(start.code, 0);
-    for (const flag of ['--config', '--port', '--data-path', '--broker-id', '--set', '--daemon', '--pid-file', '--log-file', '--log-level']) {
+    for (const flag of ['--config', '--port', '--data-path', '--broker-id', '--set', '--zk', '--daemon', '--pid-file', '--log-file', '--log-level']) {
       assert.ok(start.stdout.includes(flag), `server start --help lacks ${flag}`);
     }
   });
@@ -52,6 +53,13 @@ describe('cli/metaq', () => {
     const level = await runMetaq(['server', 'start', '--log-level', 'loud']);
     assert.equal(level.code, 2);
     assert.match(level.stderr, /Allowed choices are fatal, error/);
+  });
+
+  it('turns server start --zk into cluster mode with that ZooKeeper', async () => {
+    const config = await configFromFlags({ zk: '10.0.0.1:2181,10.0.0.2:2181/mq', set: ['zookeeper.zk.zkEnable=false'] });
+    assert.equal(config.zookeeper.zkEnable, true, '--zk wins over --set');
+    assert.equal(config.zookeeper.zkConnect, '10.0.0.1:2181,10.0.0.2:2181/mq');
+    assert.equal((await configFromFlags({})).zookeeper.zkEnable, false, 'standalone without it');
   });
 
   it('exits 2 naming the key for a configuration error given on the command line', async () => {

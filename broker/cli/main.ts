@@ -58,6 +58,7 @@ function buildProgram(setCode: (code: number) => void): Command {
 
   const server = program.command('server').description('run and control a broker (like MetaQ\'s metaServer.sh)');
   configOptions(server.command('start').description('start a broker; runs in the foreground unless --daemon'))
+    .option('--zk <connect>', 'cluster mode: register in this ZooKeeper (sets zk.zkEnable=true and zk.zkConnect)')
     .option('-d, --daemon', 'run in the background; return once it accepts connections')
     .option('--pid-file <file>', 'pid file (default <dataPath>/metaq.pid)')
     .option('--log-file <file>', 'write logs here (default: stdout; with --daemon <dataPath>/metaq.log)')
