@@ -106,8 +106,8 @@ describe('cluster/broker-registry', () => {
         const ephemeral = await owner(paths.topicBroker(kind, 'orders', 7));
         assert.equal(ephemeral, broker.registry!.session.sessionId, `${kind} node is ephemeral`);
       }
-      // The wildcard section is no topic.
-      assert.deepEqual((await reader.getChildren(paths.topicRegistry('topics')))?.sort(), ['audit', 'feed', 'orders']);
+      // A wildcard section registers under its pattern, as MetaQ does (producers use it as their default topic).
+      assert.deepEqual((await reader.getChildren(paths.topicRegistry('topics')))?.sort(), ['*', 'audit', 'feed', 'orders']);
       assert.deepEqual(await reader.getChildren(paths.brokerIds), ['7']);
 
       // A reload that stops publishing a topic takes its topics-pub node away and keeps the rest.

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { startCluster, type Cluster } from './harness/cluster.js';
 import { startTestBroker, type TestBroker } from './harness/test-broker.js';
 import { tempDir } from './harness/temp-dir.js';
 
@@ -78,5 +79,31 @@ describe('examples/', () => {
     assert.ok(lines.indexOf('processed pay 30') < lines.indexOf('POISON processed from the recover store'),
       'the partition moved on while the poison message waited in the recover store');
     assert.equal(lines.at(-1), 'POISON processed from the recover store');
+  });
+});
+
+describe('examples/ in cluster mode', () => {
+  let cluster: Cluster;
+  let home: { path: string; remove(): Promise<void> };
+  before(async () => {
+    cluster = await startCluster({ brokers: 3 });
+    home = await tempDir('metaq-examples-home-');
+  });
+  after(async () => {
+    await cluster?.stop();
+    await home?.remove();
+  });
+
+  it('cluster-group.ts sends over three brokers and its two consumers split the partitions', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'cluster-group.ts')], {
+      cwd: ROOT, timeout: 60_000, env: { ...process.env, HOME: home.path, METAQ_ZK: cluster.zkConnect },
+    });
+    const lines = stdout.trim().split('\n');
+    assert.match(lines[0]!, /^sent 60 messages to cluster-demo-\d+ on brokers 0, 1, 2$/);
+    assert.equal(lines[1], 'read 60 distinct messages of 12 partitions');
+    const readers = lines.slice(2).map((l) => /^cluster-demo_(reader-[ab]) read from ((?:\d+-\d+ ?)+)$/.exec(l));
+    assert.deepEqual(readers.map((m) => m?.[1]), ['reader-a', 'reader-b'], stdout);
+    const union = new Set(readers.flatMap((m) => m![2]!.split(' ')));
+    assert.equal(union.size, 12, 'every partition was read by one of them');
   });
 });

@@ -5,9 +5,9 @@
  * - `brokers/ids/<id>/master` (ephemeral, `meta://host:port`), the persistent `brokers/ids/<id>` holding the same
  *   URL for pre-1.4 clients, and `brokers/ids/<id>/master_config_checksum` (decimal CRC32 of server.ini). A slave
  *   registers `brokers/ids/<id>/slave<n>` only.
- * - For every configured topic (non-wildcard sections) and every topic with data on disk, and for a topic first
- *   seen through a put soon after that put: `brokers/topics/<t>/<id>-m` (`<numPartitions>`) and, when the topic
- *   accepts them, `brokers/topics-pub/<t>/<id>-m` and `brokers/topics-sub/<t>/<id>-m` (`{"numParts":N,...}`).
+ * - For every configured topic (wildcard sections by their pattern) and every topic with data on disk, and for a
+ *   topic first seen through a put soon after that put: `brokers/topics/<t>/<id>-m` (`<numPartitions>`) and, when
+ *   the topic accepts them, `brokers/topics-pub/<t>/<id>-m` and `brokers/topics-sub/<t>/<id>-m` (`{"numParts":N,...}`).
  *
  * Guarantees: {@link BrokerRegistry.start} resolves only once everything is registered, and rejects with a
  * CoordinationError when ZooKeeper is unreachable within zk.zkConnectionTimeoutMs or another live broker holds this
@@ -184,7 +184,9 @@ export class BrokerRegistry {
   /** Configured (non-wildcard) topics and topics with data on disk. */
   private startTopics(): Set<string> {
     const names = new Set<string>();
-    for (const t of this.config.topics) if (!t.name.includes('*')) names.add(t.name);
+    // Wildcard sections too, by their pattern, as MetaQ does: `[topic=*]` registers a topic `*`, which is what lets a
+    // producer send any topic with `defaultTopic: '*'` (MetaQ's FAQ recipe).
+    for (const t of this.config.topics) names.add(t.name);
     for (const log of this.options.store.partitions()) names.add(log.topic);
     return names;
   }

@@ -17,7 +17,7 @@ import { ConnectionError, InvalidArgumentError, ShuttingDownError, UnknownTopicE
 import type { Partition } from '../message.js';
 import { BrokerLink, type BrokerLinkOptions } from '../network/broker-link.js';
 import { parseBrokerUrl } from '../protocol/broker-url.js';
-import { topicNameProblem } from '../protocol/names.js';
+import { topicPatternProblem } from '../protocol/names.js';
 import type { ZkPaths } from '../protocol/zk/zk-layout.js';
 import type { ZkSession } from '../protocol/zk/zk-session.js';
 import type { BrokerRouter, Link } from './broker-router.js';
@@ -139,7 +139,8 @@ export class ZkRouter implements BrokerRouter {
     if (this.closing !== undefined) return Promise.reject(new ShuttingDownError('the cluster router'));
     let view = this.views[kind].get(topic);
     if (view === undefined) {
-      const problem = topicNameProblem(topic);
+      // A wildcard section's pattern is registered too (the `*` default topic).
+      const problem = topicPatternProblem(topic);
       if (problem !== undefined) return Promise.reject(new InvalidArgumentError(problem));
       view = this.watchTopic(kind, topic);
     }

@@ -33,7 +33,7 @@ import { topicNameProblem } from '../protocol/names.js';
 import { resolveConsumerOptions, type ResolvedConsumerOptions } from './consumer-options.js';
 import { ProcessedRanges } from './processed-ranges.js';
 import { processIdCache, type DedupeCache } from './dedupe-cache.js';
-import { RecoverManager } from './recover-manager.js';
+import { sharedRecoverStore } from './shared-recover.js';
 import { TopicSubscription, type FailedMessageStore, type SubscriptionDeps } from './topic-subscription.js';
 
 /**
@@ -291,7 +291,7 @@ export class Consumer<V = Buffer> {
 
   private makeRecoverStore(topic: string, redeliver: (message: Message<V>) => Promise<void>): FailedMessageStore<V> {
     const o = this.options;
-    return new RecoverManager<V>({
+    return sharedRecoverStore<V>({
       ctx: this.ctx, topic, group: o.group, intervalMs: o.recoverIntervalMs, maxAttempts: o.maxRecoverAttempts,
       deadLetterTopic: o.deadLetterTopic(topic), deserializer: o.deserializer, redeliver,
     });

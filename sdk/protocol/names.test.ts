@@ -1,6 +1,6 @@
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { groupNameProblem, topicNameProblem } from './names.js';
+import { groupNameProblem, topicNameProblem, topicPatternProblem } from './names.js';
 
 describe('protocol/names', () => {
   it('accepts plain topic names', () => {
@@ -19,4 +19,13 @@ describe('protocol/names', () => {
     assert.match(groupNameProblem('a.b') ?? '', /contains "\."/);
     assert.match(groupNameProblem('a b') ?? '', /contains/);
   });
+});
+
+test('topic patterns allow * where a topic name would not, and nothing else more', () => {
+  assert.equal(topicPatternProblem('*'), undefined);
+  assert.equal(topicPatternProblem('app.*'), undefined);
+  assert.equal(topicPatternProblem('orders'), undefined);
+  assert.match(topicPatternProblem('a/*') ?? '', /invalid topic pattern/);
+  assert.match(topicPatternProblem('.*') ?? '', /invalid topic pattern/);
+  assert.match(topicPatternProblem('../x') ?? '', /invalid topic name/);
 });

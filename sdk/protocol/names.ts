@@ -21,6 +21,19 @@ export function topicNameProblem(topic: string): string | undefined {
   return undefined;
 }
 
+const TOPIC_PATTERN = /^[A-Za-z0-9_*][A-Za-z0-9_.*-]*$/;
+
+/**
+ * Why `name` is neither a topic name nor a topic pattern with `*` wildcards (a broker's `[topic=app.*]` section is
+ * registered in ZooKeeper under its pattern, and a producer may name it as its default topic), or undefined.
+ */
+export function topicPatternProblem(name: string): string | undefined {
+  if (!name.includes('*')) return topicNameProblem(name);
+  if (name.length > MAX_TOPIC_LENGTH) return `topic pattern longer than ${MAX_TOPIC_LENGTH} characters`;
+  if (!TOPIC_PATTERN.test(name)) return `invalid topic pattern ${JSON.stringify(name)}: use letters, digits, '_', '-', '.' and '*'`;
+  return undefined;
+}
+
 /** Why `group` is not an acceptable consumer group name, or undefined when it is. */
 export function groupNameProblem(group: string): string | undefined {
   if (group.trim().length === 0) return 'Blank group';
