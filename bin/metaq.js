@@ -5,6 +5,9 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 
 const { register } = await import('tsx/esm/api');
 register();
-const { runCli } = await import('../broker/cli/main.ts');
+// `metaq binlog ...` lives in connectors/ (broker/cli may not import connectors).
+const { runCli } = process.argv[2] === 'binlog'
+  ? { runCli: (await import('../connectors/binlog/cli.ts')).runBinlogCli }
+  : await import('../broker/cli/main.ts');
 // Exit explicitly: a stray handle must not keep a stopped server alive (stdout on Linux is synchronous).
 process.exit(await runCli(process.argv));
