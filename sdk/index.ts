@@ -42,3 +42,5 @@ export type { CommittedOffset, OffsetStore } from './offsets/offset-store.js';
 export { LocalFileOffsetStore } from './offsets/local-file-offset-store.js';
 export { DEFAULT_OFFSET_TABLE, MysqlOffsetStore, offsetTableDdl, type MysqlOffsetStoreOptions } from './offsets/mysql-offset-store.js';
 export { formatBrokerUrl, parseBrokerUrl, type BrokerAddress } from './protocol/broker-url.js';
+export { ZkSession, type ZkCredentials, type ZkNode, type ZkSessionEvent, type ZkSessionOptions, type ZkStat, type ZkWatch } from './protocol/zk/zk-session.js';
+export { ZkPaths } from './protocol/zk/zk-layout.js';
