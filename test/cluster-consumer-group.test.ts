@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { firstValueFrom, filter as rxFilter } from 'rxjs';
 import { createClient, MetaqClient } from '../sdk/client/client.js';
+import { groupFailpoints } from '../sdk/cluster/group/group-failpoints.js';
 import { ZkRouter } from '../sdk/cluster/zk-router.js';
 import { CLIENT_DEFAULTS, type ConsumerOptions } from '../sdk/config.js';
 import type { Consumer } from '../sdk/consumer/consumer.js';
@@ -19,6 +20,7 @@ import { ZkSession } from '../sdk/protocol/zk/zk-session.js';
 import { startCluster, type Cluster } from './harness/cluster.js';
 import { tempDir, uniqueName } from './harness/temp-dir.js';
 import { waitFor } from './harness/wait-for.js';
+import { expireSession } from './harness/zookeeper.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const PARTS_PER_BROKER = 4;
@@ -96,7 +98,7 @@ describe('cluster mode: consumer groups on ZooKeeper', () => {
   let admin: ZkSession;
   let paths: ZkPaths;
   let producerClient: MetaqClient;
-  const topics = { share: uniqueName('share'), churn: uniqueName('churn'), fan: uniqueName('fan'), fence: uniqueName('fence') };
+  const topics = { share: uniqueName('share'), churn: uniqueName('churn'), fan: uniqueName('fan'), fence: uniqueName('fence'), stale: uniqueName('stale') };
 
   before(async () => {
     const set: Record<string, string> = {};
@@ -270,6 +272,85 @@ describe('cluster mode: consumer groups on ZooKeeper', () => {
     }
   });
 
+  it('refuses a commit held across its session loss without touching the partition it owns again, and lands no commit queued for the dropped fetcher', async () => {
+    const topic = topics.stale;
+    const group = uniqueName('g-stale');
+    const sink = new Map<string, number>();
+    const a = await member(cluster, topic, { group, consumerId: 'a', commitIntervalMs: 50 }, sink);
+    const b = await member(cluster, topic, { group, consumerId: 'b', commitIntervalMs: 50 }, sink);
+    const statuses: string[] = [];
+    a.consumer.status$.subscribe((st) => statuses.push(st.type === 'fenced' ? `fenced ${st.partition} stillOwner=${st.stillOwner}` : st.type));
+    let openGate: () => void = () => undefined;
+    let letAClaim: () => void = () => undefined;
+    let other: Member | undefined;
+    try {
+      await waitFor(async () => [a, b].every((m) => (m.consumer.assignment()[topic] ?? []).length === 6) &&
+        converged(admin, paths, group, topic, [a, b], 3 * PARTS_PER_BROKER), { timeoutMs: 15_000, what: 'two members converged' });
+      const first = await produce(topic, 120, 's1');
+      await waitFor(() => first.every((v) => sink.has(v)), { timeoutMs: 20_000, what: 'the first batch' });
+      // Hold a's next commit of one partition: a's later commits queue behind it.
+      const session = a.zk.sessionId;
+      let held: { partition: string; offset: number } | undefined;
+      const gate = new Promise<void>((resolve) => { openGate = resolve; });
+      groupFailpoints.beforeCommit = async (sessionId, t, partition, offset) => {
+        if (sessionId !== session || t !== topic || held !== undefined) return;
+        held = { partition, offset };
+        await gate;
+      };
+      const second = await produce(topic, 120, 's2');
+      await waitFor(() => held !== undefined && second.every((v) => sink.has(v)), { timeoutMs: 20_000, what: 'a commit held, the second batch read' });
+      const [brokerId, partition] = held!.partition.split('-').map(Number) as [number, number];
+      const heldPartition: Partition = { brokerId, partition };
+      const offsetPath = paths.offset(group, topic, held!.partition);
+      // a's periodic commits queued meanwhile name the fetchers that the session loss is about to drop.
+      await new Promise((r) => setTimeout(r, 300));
+      const aEnd = (await producerClient.producer().send({ topic, value: 'marker', partition: heldPartition })).offset;
+      await waitFor(() => sink.has('marker'), { timeoutMs: 10_000, what: 'the marker read by a' });
+      // A member of the group reading another topic joins: a rebalances without a change of its share, and is held
+      // in the middle while its session is expired, until b read past a's position and committed there.
+      const claimAllowed = new Promise<void>((resolve) => { letAClaim = resolve; });
+      let hookError: unknown;
+      groupFailpoints.afterReleaseBeforeClaim = async (id) => {
+        if (id !== a.consumer.memberId) return;
+        delete groupFailpoints.afterReleaseBeforeClaim;
+        await expireSession(cluster.zkConnect, a.zk.credentials, () => statuses.includes('session-expired'))
+          .catch((err: unknown) => { hookError = err; });
+        await claimAllowed;
+      };
+      other = await member(cluster, uniqueName('stale-other'), { group, consumerId: 'x' }, new Map());
+      await waitFor(() => statuses.includes('session-expired') || hookError, { timeoutMs: 25_000, what: 'a\'s session expired' });
+      if (hookError !== undefined) throw hookError;
+      const more = await Promise.all(['s3-0', 's3-1', 's3-2'].map((value) => producerClient.producer().send({ topic, value, partition: heldPartition })));
+      const bEnd = Math.max(...more.map((r) => r.offset));
+      await waitFor(async () => {
+        const node = await admin.getData(offsetPath);
+        return node !== undefined && node.data.length > 0 && decodeZkOffset(node.data).offset > bEnd;
+      }, { timeoutMs: 15_000, what: 'b committing past a\'s position' });
+      letAClaim();
+      await waitFor(() => statuses.includes('rejoined') && (a.consumer.assignment()[topic] ?? []).includes(held!.partition),
+        { timeoutMs: 15_000, what: 'a owning the held partition again' });
+      const loaded = (await admin.getData(offsetPath))!.data.toString();
+      assert.ok(decodeZkOffset(Buffer.from(loaded)).offset > aEnd, 'a loaded what b committed');
+      openGate();
+      // The held commit and the commits queued behind it run now: none may move the offset a's new ownership loaded.
+      await waitFor(() => statuses.some((st) => st.startsWith(`fenced ${held!.partition}`)), { timeoutMs: 5000, what: 'the held commit refused' });
+      for (const end = Date.now() + 1000; Date.now() < end;) {
+        assert.equal((await admin.getData(offsetPath))!.data.toString(), loaded, 'a stale commit landed');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(!statuses.some((st) => st.includes('stillOwner=true')), `the refusal was taken for the current ownership's: ${statuses.join(', ')}`);
+      assert.ok((a.consumer.assignment()[topic] ?? []).includes(held!.partition), 'a still reads the partition');
+    } finally {
+      delete groupFailpoints.beforeCommit;
+      delete groupFailpoints.afterReleaseBeforeClaim;
+      openGate();
+      letAClaim();
+      await a.close();
+      await b.close();
+      await other?.close();
+    }
+  });
+
   it('drops every partition at once without committing when its session expires, then rejoins', async () => {
     const topic = topics.share;
     const group = uniqueName('g-expiry');
@@ -278,15 +359,18 @@ describe('cluster mode: consumer groups on ZooKeeper', () => {
     const m2 = await member(cluster, topic, { group, consumerId: 'b' }, sink);
     try {
       await waitFor(() => converged(admin, paths, group, topic, [m1, m2], 3 * PARTS_PER_BROKER), { timeoutMs: 15_000 });
-      const expired = firstValueFrom(m1.consumer.status$.pipe(rxFilter((s) => s.type === 'session-expired')));
+      let dropped = 0;
+      let readAtLoss: string[] | undefined;
+      m1.consumer.status$.pipe(rxFilter((s) => s.type === 'session-expired')).subscribe(() => {
+        dropped ||= Date.now();
+        readAtLoss ??= m1.consumer.assignment()[topic] ?? [];
+      });
       const rejoined = firstValueFrom(m1.consumer.status$.pipe(rxFilter((s) => s.type === 'rejoined')));
-      // ZooKeeper's FAQ trick: a second client on the same session closes it.
-      const twin = await ZkSession.open({ connect: cluster.zkConnect, sessionTimeoutMs: 4000, connectTimeoutMs: 10_000, logger, resume: m1.zk.credentials });
+      // ZooKeeper's FAQ trick, a second client on the same session closing it, repeated until m1 noticed: one try can
+      // lose the race (m1's client takes its session back before the twin closes it).
       const t0 = Date.now();
-      await twin.close();
-      await expired;
-      const dropped = Date.now();
-      assert.deepEqual(m1.consumer.assignment()[topic] ?? [], [], 'nothing is read after the loss');
+      await expireSession(cluster.zkConnect, m1.zk.credentials, () => dropped > 0);
+      assert.deepEqual(readAtLoss, [], 'nothing is read once the loss is reported');
       await rejoined;
       await waitFor(() => converged(admin, paths, group, topic, [m1, m2], 3 * PARTS_PER_BROKER), { timeoutMs: 12_000, what: 'convergence after the expiry' });
       console.log(`# expiry: loss noticed ${dropped - t0} ms after the close, converged ${Date.now() - t0} ms after`);

@@ -162,6 +162,11 @@ export class TopicSubscription<V> implements FetcherHost<V> {
   private readonly starting = new Set<string>();
   private readonly recoverSource: RecoverSource<V>;
   private readonly recover: FailedMessageStore<V>;
+  /**
+   * Fetchers revoked without a commit (their ownership is gone). A commit queued earlier may still name them; it
+   * must not run later: the partition may be owned again by now, and the old watermark would overwrite the new one.
+   */
+  private readonly abandoned = new WeakSet<PartitionFetcher<V>>();
   private commitTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
@@ -238,6 +243,7 @@ export class TopicSubscription<V> implements FetcherHost<V> {
       this.fetchers.delete(name);
       this.dropFetcher(f);
       gone.push(f);
+      if (options.commit === false) this.abandoned.add(f);
     }
     this.queue.pump();
     if (options.commit !== false) await this.enqueueCommit(gone);
@@ -316,7 +322,7 @@ export class TopicSubscription<V> implements FetcherHost<V> {
   private async commitNow(fetchers: readonly PartitionFetcher<V>[]): Promise<void> {
     const due: [PartitionFetcher<V>, CommittedOffset][] = [];
     for (const f of fetchers) {
-      if (!f.dirty) continue;
+      if (!f.dirty || this.abandoned.has(f)) continue;
       due.push([f, { topic: this.topic, partition: f.partition, offset: f.tracker.watermark, msgId: f.tracker.lastId }]);
     }
     if (due.length === 0) return;

@@ -29,8 +29,13 @@ interface Fence {
   offsetVersion: number;
 }
 
-/** Told when a commit was refused: `stillOwner` when this session still holds the owner node (an admin reset). */
-export type FenceListener = (group: string, topic: string, partition: Partition, stillOwner: boolean) => void;
+/**
+ * Told when a commit was refused: `stillOwner` when this session still holds the owner node under the fence the
+ * commit was made with (an admin reset moved the offset). `stale` when that fence is no longer the partition's
+ * current one (the ownership it was made under ended: a session lost, a rebalance): the current ownership, if any,
+ * is not concerned.
+ */
+export type FenceListener = (group: string, topic: string, partition: Partition, stillOwner: boolean, stale: boolean) => void;
 
 export interface ZkOffsetStoreOptions {
   /**
@@ -134,7 +139,7 @@ export class ZkOffsetStore implements OffsetStore {
     const offsetPath = this.paths.offset(group, o.topic, name);
     const data = encodeZkOffset(o.msgId, o.offset);
     if (this.options.unfenced === true) {
-      await groupFailpoints.beforeCommit?.(this.zk.sessionId, o.topic, name);
+      await groupFailpoints.beforeCommit?.(this.zk.sessionId, o.topic, name, o.offset);
       await this.zk.ensurePath(this.paths.offsets(group, o.topic));
       await this.zk.setData(offsetPath, data).catch(async (err: unknown) => {
         if (zkCodeOf(err) !== 'NO_NODE') throw err;
@@ -146,9 +151,10 @@ export class ZkOffsetStore implements OffsetStore {
     const fence = this.fences.get(key);
     if (fence === undefined || fence.sessionId !== this.zk.sessionId) {
       this.fences.delete(key);
-      throw this.refused(group, o, false, 'this consumer does not own the partition');
+      // No fence of this session: the commit comes from an ownership that ended (or one not loaded yet).
+      throw this.refused(group, o, false, true, 'this consumer does not own the partition');
     }
-    await groupFailpoints.beforeCommit?.(fence.sessionId, o.topic, name);
+    await groupFailpoints.beforeCommit?.(fence.sessionId, o.topic, name, o.offset);
     try {
       await this.zk.multi([
         { op: 'check', path: fence.ownerPath, version: fence.ownerVersion },
@@ -158,19 +164,22 @@ export class ZkOffsetStore implements OffsetStore {
     } catch (err) {
       const code = zkCodeOf(err);
       if (code !== 'NO_NODE' && code !== 'BAD_VERSION') throw err;
-      this.fences.delete(key);
-      const owner = await this.zk.getData(fence.ownerPath).catch(() => undefined);
-      const stillOwner = owner !== undefined && this.zk.ownsEphemeral(owner.stat);
-      throw this.refused(group, o, stillOwner, stillOwner
+      // The partition may have been lost and loaded again meanwhile (a new session, the same member): that newer
+      // fence is the current ownership's, and this refusal says nothing about it.
+      const stale = this.fences.get(key) !== fence;
+      if (!stale) this.fences.delete(key);
+      const owner = stale ? undefined : await this.zk.getData(fence.ownerPath).catch(() => undefined);
+      const stillOwner = owner !== undefined && this.zk.ownsEphemeral(owner.stat) && fence.sessionId === this.zk.sessionId;
+      throw this.refused(group, o, stillOwner, stale, stillOwner
         ? `the offset node changed under its owner (an admin reset?): ${code}`
         : `the partition has another owner or none: ${code}`);
     }
   }
 
-  private refused(group: string, o: CommittedOffset, stillOwner: boolean, detail: string): FencedError {
+  private refused(group: string, o: CommittedOffset, stillOwner: boolean, stale: boolean, detail: string): FencedError {
     const e = new FencedError(group, o.topic, partitionName(o.partition), detail);
     try {
-      this.listener?.(group, o.topic, o.partition, stillOwner);
+      this.listener?.(group, o.topic, o.partition, stillOwner, stale);
     } catch {
       // The listener logs its own failures; the commit's answer stays the FencedError.
     }

@@ -14,10 +14,11 @@ export interface GroupFailpoints {
   /** Runs in every rebalance attempt after the member released partitions and before it claims new ones. */
   afterReleaseBeforeClaim?: (member: string) => void | Promise<void>;
   /**
-   * Runs before the ZooKeeper write of every fenced commit, with the session that made the fence: holding it past
-   * a session expiry makes the commit stale.
+   * Runs before the ZooKeeper write of every commit of the ZooKeeper offset store, with the session that made the
+   * fence (the current one when unfenced) and the offset being committed: holding it past a session expiry makes the
+   * commit stale.
    */
-  beforeCommit?: (sessionId: string, topic: string, partition: string) => void | Promise<void>;
+  beforeCommit?: (sessionId: string, topic: string, partition: string, offset: number) => void | Promise<void>;
   /** True: cluster consumers made from now on commit offsets unfenced (MetaQ's way): the negative control. */
   unfencedCommits?: boolean;
 }

@@ -93,7 +93,7 @@ export class GroupMember {
   constructor(private readonly o: GroupMemberOptions) {
     this.id = consumerIdString(o.group, o.consumerId);
     this.offSession = o.zk.onSession((e) => this.onSession(e));
-    o.store?.onFenced((_group, topic, partition, stillOwner) => this.onFenced(topic, partition, stillOwner));
+    o.store?.onFenced((_group, topic, partition, stillOwner, stale) => this.onFenced(topic, partition, stillOwner, stale));
   }
 
   /** Starts driving `handle`'s partitions: registers the topic and rebalances. */
@@ -384,9 +384,12 @@ export class GroupMember {
     }
   }
 
-  private onFenced(topic: string, partition: Partition, stillOwner: boolean): void {
+  private onFenced(topic: string, partition: Partition, stillOwner: boolean, stale: boolean): void {
     const name = partitionName(partition);
     this.o.onStatus({ type: 'fenced', topic, partition: name, stillOwner });
+    // A late commit of an ownership that already ended (a session lost, the partition claimed again since): the
+    // current ownership, if any, has its own fence and stays.
+    if (stale) return;
     const epoch = this.epoch;
     void this.enqueue(async () => {
       if (this.closed || epoch !== this.epoch || this.owned.get(topic)?.has(name) !== true) return;

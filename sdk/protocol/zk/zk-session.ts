@@ -410,14 +410,23 @@ export class ZkSession {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.removeListener('connected', onConnected);
+        client.removeListener('expired', onExpired);
         reject(new CoordinationError('CONNECTION_LOSS',
           `could not connect to ZooKeeper at ${this.options.connect} within ${timeoutMs} ms`, { retriable: true }));
       }, timeoutMs);
       const onConnected = (): void => {
         clearTimeout(timer);
+        client.removeListener('expired', onExpired);
         resolve();
       };
+      // Only a resumed session can be expired at connect: fail now rather than at the timeout.
+      const onExpired = (): void => {
+        clearTimeout(timer);
+        client.removeListener('connected', onConnected);
+        reject(new CoordinationError('SESSION_EXPIRED', `the ZooKeeper session to resume has expired (${this.options.connect})`));
+      };
       client.once('connected', onConnected);
+      client.once('expired', onExpired);
       client.connect();
     });
   }
@@ -477,6 +486,7 @@ export class ZkSession {
       }
       client.exists('/', (err) => {
         if (err === null || err === undefined) this.lastOk = Math.max(this.lastOk, Date.now());
+        else if (zkCodeOf(err) === 'SESSION_EXPIRED' && client === this.client) this.lose('expired');
       });
     }, Math.max(50, Math.floor(timeout / 3)));
     this.watchdog.unref();
@@ -549,6 +559,8 @@ export class ZkSession {
           return;
         }
         const code = zkCodeOf(e);
+        // The server says the session is gone before the client's own 'expired' (or the watchdog) does: act now.
+        if (code === 'SESSION_EXPIRED' && client === this.client) this.lose('expired');
         const retriable = code === 'CONNECTION_LOSS' || code === 'SESSION_EXPIRED' || code === 'OPERATION_TIMEOUT';
         reject(new CoordinationError(code, `ZooKeeper ${what} ${path} failed: ${code}`, { retriable, cause: e }));
       });
