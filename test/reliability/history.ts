@@ -13,6 +13,7 @@
  * ```
  */
 import { crc32 } from 'node:zlib';
+import { rng } from '../../sdk/protocol/seeded-rng.js';
 
 const MAGIC = 0x4d514b39;
 const SEQ_BITS = 2 ** 22;
@@ -180,14 +181,7 @@ export function checkFailures(r: CheckReport): number {
 
 /** A small seeded PRNG (mulberry32): `next()` in [0, 1). */
 export function seededRandom(seed: number): { next(): number; int(lo: number, hi: number): number } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = rng(seed);
   return { next, int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)) };
 }
 

@@ -30,6 +30,7 @@ import { ZkRouter } from '../../sdk/cluster/zk-router.js';
 import { CLIENT_DEFAULTS } from '../../sdk/config.js';
 import type { Consumer } from '../../sdk/consumer/consumer.js';
 import { partitionName, type Message } from '../../sdk/message.js';
+import { rng } from '../../sdk/protocol/seeded-rng.js';
 import { decodeZkOffset, ZkPaths } from '../../sdk/protocol/zk/zk-layout.js';
 import { ZkSession } from '../../sdk/protocol/zk/zk-session.js';
 import { startCluster, type Cluster } from '../harness/cluster.js';
@@ -44,18 +45,6 @@ const HOLD_MS = 1000;
 const STOP_BOUND_MS = 500;
 const ITERATIONS = Number(process.env.ITERATIONS ?? 10);
 const SEED = Number(process.env.SEED ?? Date.now() % 1_000_000);
-
-/** mulberry32: a small seeded generator, so that SEED replays the choices. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Member { readonly consumer: Consumer; readonly zk: ZkSession; close(): Promise<void> }
 
@@ -179,7 +168,7 @@ describe('reliability T8: ZooKeeper session expiry during a rebalance', () => {
   let admin: ZkSession;
   let paths: ZkPaths;
   let producerClient: MetaqClient;
-  const rnd = random(SEED);
+  const rnd = rng(SEED);
 
   before(async () => {
     const set: Record<string, string> = {};
