@@ -157,6 +157,31 @@ describe('sdk/consumer (against an in-process broker)', () => {
     await store.close();
   });
 
+  it('hands out one message of a partition at a time with partitionConcurrency 1, across fetch boundaries', async () => {
+    const topic = uniqueName('one-at-a-time');
+    await produce(tb.port, topic, [0, 1], 300);
+    // A small fetch size makes many fetches: the next one is answered while the last message of the previous one is
+    // still being handled.
+    const consumer = client.consumer({ group: uniqueName('g'), fetchSize: 512, maxFetchDelayMs: 100 });
+    const busy = new Map<number, number>();
+    let overlaps = 0;
+    let total = 0;
+    const sub = consumer.messages$(topic).subscribe((d) => {
+      const p = d.message.partition.partition;
+      if ((busy.get(p) ?? 0) > 0) overlaps++;
+      busy.set(p, (busy.get(p) ?? 0) + 1);
+      setTimeout(() => {
+        busy.set(p, busy.get(p)! - 1);
+        total++;
+        d.ack();
+      }, 1);
+    });
+    await waitFor(() => total >= 600, { what: '600 messages' });
+    assert.equal(overlaps, 0, 'a second message of a partition was delivered before the first was acked');
+    sub.unsubscribe();
+    await consumer.close();
+  });
+
   it('never has more than maxInFlight deliveries unacked', async () => {
     const topic = uniqueName('inflight');
     await produce(tb.port, topic, [0, 1, 2, 3], 300);

@@ -172,7 +172,8 @@ export class PartitionFetcher<V> implements DeliverySource {
     if (retry !== undefined) {
       this.withUser++;
       queue.emit(new PartitionDelivery(retry.message, this, retry.seq));
-    } else if (this.retryTimers.size === 0 && this.storing === 0) {
+    } else if (this.retryTimers.size === 0 && this.storing === 0 &&
+      this.outstanding < this.host.options.partitionConcurrency) {
       const buffer = this.buffer;
       while (this.bufIndex < buffer.length) {
         const m = buffer[this.bufIndex]!;
@@ -316,6 +317,8 @@ export class PartitionFetcher<V> implements DeliverySource {
     if (this.fetchSize > initial && body.length < this.fetchSize / 2) this.fetchSize = Math.max(initial, this.fetchSize >>> 1);
     this.buffer = r.messages;
     this.bufIndex = 0;
+    // The fetch ran ahead while the last message of the previous one may still be out: wait for its ack if so.
+    if (!this.deliverable()) return;
     this.host.queue.schedule(this);
     this.host.queue.pump();
   }
