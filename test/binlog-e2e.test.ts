@@ -3,11 +3,13 @@
  * multi-row transactions, rollbacks, an ADD COLUMN), the publisher as a child process (`metaq binlog publish`)
  * SIGKILLed and restarted several times mid-stream, a real broker, and the replication sink applying the topic to a
  * second MariaDB. At the end every row of the target equals the source, no change is missing from the topic, and the
- * changes of each row are in binlog order in the broker. Replay with BINLOG_E2E_SEED=<seed>.
+ * changes of each row are in binlog order in the broker. At each kill, what the broker holds beyond the saved position
+ * (what the next publisher publishes again) is at most `maxInFlight` plus one transaction: a saved position that
+ * stalls while publishing goes on fails it. Replay with BINLOG_E2E_SEED=<seed>.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,9 @@ const METAQ = fileURLToPath(new URL('../bin/metaq.js', import.meta.url));
 const OPS = 1200;
 const RESTARTS = 4;
 const TOPIC = 'binlog-e2e';
+const MAX_IN_FLIGHT = 200;
+/** The workload's largest transaction: 6 single-row statements (a DDL statement is 4 messages, one per partition). */
+const LARGEST_TRANSACTION = 6;
 
 /** The publisher as a child process; resolves once it logged that it runs. */
 async function spawnPublisher(config: string): Promise<ChildProcess> {
@@ -46,6 +51,30 @@ async function killNow(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await exited;
+}
+
+/** The GTID sequence number saved in the position file (one domain, one server); 0 before the first save. */
+async function savedSequence(positionFile: string): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(positionFile, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  const { gtidSet } = JSON.parse(text) as { gtidSet?: string };
+  const m = /^0-\d+-(\d+)$/.exec(gtidSet ?? '');
+  assert.ok(m !== null, `a single-domain MariaDB GTID position, not ${gtidSet}`);
+  return Number(m[1]);
+}
+
+function sequenceOf(e: ChangeEnvelope): number {
+  return Number(e.gtid!.split('-')[2]);
+}
+
+async function envelopes(client: MetaqClient): Promise<{ e: ChangeEnvelope; partition: number; offset: number }[]> {
+  const msgs = await lastValueFrom(client.browse(TOPIC).pipe(toArray()));
+  return msgs.map((m) => ({ e: parseEnvelope(m.payload), partition: m.partition.partition, offset: m.offset }));
 }
 
 async function dump(conn: Connection, table: string, order: string): Promise<string[]> {
@@ -96,11 +125,14 @@ describe('binlog publisher + replication sink end to end', () => {
         name VARCHAR(40) CHARACTER SET utf8mb4, data BLOB)`);
       await src.query('CREATE TABLE accounts (a INT, b VARCHAR(8), bal BIGINT, PRIMARY KEY (a, b))');
       const config = join(dir.path, 'binlog.json');
+      const positionFile = join(dir.path, 'position.json');
+      /** Per kill: messages in the broker beyond the saved position. */
+      const beyondSaved: number[] = [];
       await writeFile(config, JSON.stringify({
         client: { serverUrl: `meta://127.0.0.1:${broker.port}`, recoverDir: 'recover-pub', offsetsFile: 'offsets-pub.json' },
         topic: TOPIC,
         publish: { source: { host: source.host, port: source.port, user: source.user, password: source.password },
-          tables: { [source.database]: ['items', 'accounts'] }, positionFile: 'position.json', maxInFlight: 200 },
+          tables: { [source.database]: ['items', 'accounts'] }, positionFile: 'position.json', maxInFlight: MAX_IN_FLIGHT },
       }));
       publisher = await spawnPublisher(config);
       sink = new ReplicationSink({ client, topic: TOPIC, group: 'e2e-replica', logger, retryDelayMs: 50,
@@ -113,7 +145,24 @@ describe('binlog publisher + replication sink end to end', () => {
       let changes = 0;
       let restarts = 0;
       let altered = false;
+      const tables = [['items', 'id'], ['accounts', 'a, b']] as const;
       const pick = <T>(s: Set<T>): T | undefined => [...s][rnd.int(0, s.size - 1)];
+      /** Prints each row that differs with every change of it in the topic, in partition order. */
+      const explainDifferences = async (): Promise<void> => {
+        const msgs = await envelopes(client);
+        for (const [t, order] of tables) {
+          const [a, b] = [await dump(src, t, order), await dump(dst, t, order)];
+          const inA = new Set(a);
+          const inB = new Set(b);
+          for (const row of [...a.filter((x) => !inB.has(x)), ...b.filter((x) => !inA.has(x))]) {
+            const cells = new Map(JSON.parse(row) as [string, unknown][]);
+            const history = msgs.filter(({ e }) => e.table === t &&
+              e.primaryKeyColumns.every((c) => String(e.primaryKey?.[c]) === String(cells.get(c))));
+            console.log(`differs in ${t} (${inA.has(row) ? 'source' : 'target'} only): ${row}\n` + history.map(({ e, partition, offset }) =>
+              `  p${partition}@${offset} ${e.type} ${e.dedupeKey} ${JSON.stringify(e.after)}`).join('\n'));
+          }
+        }
+      };
       /** One random single-row statement; returns the rows it changed (counted only once committed). */
       const statement = async (): Promise<{ n: number; undo: () => void; redo: () => void }> => {
         const r = rnd.next();
@@ -159,6 +208,10 @@ describe('binlog publisher + replication sink end to end', () => {
       for (let op = 0; op < OPS; op++) {
         if (op > 0 && op % Math.floor(OPS / (RESTARTS + 1)) === 0 && restarts < RESTARTS) {
           await killNow(publisher);
+          const saved = await savedSequence(positionFile);
+          const beyond = new Set((await envelopes(client)).filter((m) => sequenceOf(m.e) > saved)
+            .map((m) => `${m.e.dedupeKey}@${m.partition}`));
+          beyondSaved.push(beyond.size);
           restarts++;
           publisher = await spawnPublisher(config);
         }
@@ -183,7 +236,6 @@ describe('binlog publisher + replication sink end to end', () => {
         }
       }
 
-      const tables = [['items', 'id'], ['accounts', 'a, b']] as const;
       let differences = -1;
       await waitFor(async () => {
         differences = 0;
@@ -193,9 +245,12 @@ describe('binlog publisher + replication sink end to end', () => {
           differences += a.filter((x) => !other.has(x)).length + Math.max(0, b.length - a.length);
         }
         return differences === 0;
-      }, { timeoutMs: 60_000, intervalMs: 200, what: 'the target to equal the source' });
+      }, { timeoutMs: 30_000, intervalMs: 200, what: 'the target to equal the source' }).catch(async (e: unknown) => {
+        await explainDifferences();
+        throw e;
+      });
 
-      const all = (await lastValueFrom(client.browse(TOPIC).pipe(toArray()))).map((m) => parseEnvelope(m.payload));
+      const all = (await envelopes(client)).map((m) => m.e);
       const rowChanges = all.filter((e) => e.type !== 'ddl');
       const distinct = new Map<string, ChangeEnvelope>();
       for (const e of rowChanges) if (!distinct.has(e.dedupeKey)) distinct.set(e.dedupeKey, e);
@@ -216,12 +271,17 @@ describe('binlog publisher + replication sink end to end', () => {
         'SELECT (SELECT COUNT(*) FROM items) + (SELECT COUNT(*) FROM accounts) AS n') as unknown as [[{ n: number }]];
       console.log(`binlog e2e: ops ${OPS}, row changes committed ${changes}, published ${rowChanges.length} ` +
         `(distinct ${distinct.size}, re-published ${rowChanges.length - distinct.size}), source rows ${srcRows}, ` +
-        `restarts ${restarts}, lost ${changes - distinct.size}, disorder ${disorder}, differences ${differences}, ` +
+        `restarts ${restarts}, beyond the saved position at each kill ${beyondSaved.join('/')} ` +
+        `(bound ${MAX_IN_FLIGHT + LARGEST_TRANSACTION}), lost ${changes - distinct.size}, disorder ${disorder}, differences ${differences}, ` +
         `DDL applied ${sink.stats.ddlApplied} skipped ${sink.stats.ddlSkipped}`);
       assert.equal(restarts, RESTARTS);
       assert.equal(differences, 0);
       assert.equal(distinct.size, changes, 'every committed row change is in the topic exactly once by dedupe key');
       assert.equal(disorder, 0);
+      for (const n of beyondSaved) {
+        assert.ok(n <= MAX_IN_FLIGHT + LARGEST_TRANSACTION, `at a kill, ${n} messages were beyond the saved position ` +
+          `(at most maxInFlight ${MAX_IN_FLIGHT} + one transaction): the position lagged the acknowledgements`);
+      }
       const [cols] = await dst.query<RowDataPacket[]>('SHOW COLUMNS FROM items LIKE \'note\'');
       assert.equal(cols.length, 1, 'the ADD COLUMN reached the target');
     });

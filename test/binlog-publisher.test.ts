@@ -124,6 +124,7 @@ describe('connectors/binlog publisher', () => {
     for (let i = 0; i < 50; i++) await conn.query('INSERT INTO r VALUES (?, ?)', [i, i]);
     await waitFor(() => p1.stats.acked >= 3 + 50, { what: 'the first 50 inserts acked' });
     await p1.stop();
+    assert.equal(p1.stats.unsaved, 0, 'the position saved at stop covers everything sent');
     for (let i = 50; i < 100; i++) await conn.query('INSERT INTO r VALUES (?, ?)', [i, i]);
     const p2 = publisher(topic, 'resume.json', { [db.database]: ['r'] });
     await p2.start();

@@ -56,6 +56,8 @@ export interface BinlogPublisherStats {
   checkpoints: number;
   /** Times the binlog connection was paused because too much was in flight. */
   pauses: number;
+  /** Messages sent beyond the saved position: what a crash now would publish again. */
+  unsaved: number;
 }
 
 /** zongji's resume point, read synchronously when an event arrives (it moves on while earlier events queue). */
@@ -76,6 +78,8 @@ interface Trx {
   readonly file: string;
   readonly start: number;
   rows: number;
+  /** Messages sent (a DDL statement is one row and one message per partition). */
+  sent: number;
   pending: number;
   ended: boolean;
   position: BinlogPosition | undefined;
@@ -95,7 +99,7 @@ const BEGIN_RE = /^(BEGIN|START TRANSACTION|XA START|XA END|SAVEPOINT|RELEASE SA
  * ```
  */
 export class BinlogPublisher {
-  readonly stats: BinlogPublisherStats = { acked: 0, sent: 0, transactions: 0, checkpoints: 0, pauses: 0 };
+  readonly stats: BinlogPublisherStats = { acked: 0, sent: 0, transactions: 0, checkpoints: 0, pauses: 0, unsaved: 0 };
   /** Resolves after `stop()`, rejects with the first fatal error (the publisher then stopped itself). */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -118,6 +122,8 @@ export class BinlogPublisher {
   private cur: Trx | undefined;
   private readonly pkCache = new Map<string, readonly string[]>();
   private toSave: BinlogPosition | undefined;
+  /** Messages of the transactions covered by `toSave`. */
+  private toSaveMessages = 0;
   private saving: Promise<void> | undefined;
   private stopping = false;
   private worker: Promise<void> | undefined;
@@ -141,6 +147,20 @@ export class BinlogPublisher {
 
   /** Checks the server, loads the saved position and starts reading; resolves once zongji is streaming. */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (e) {
+      this.stopping = true;
+      this.zj?.stop();
+      await this.ctrl?.end().catch(() => undefined);
+      await this.options.positionStore.close?.().catch(() => undefined);
+      await this.producer.close().catch(() => undefined);
+      this.rejectDone(e as Error);
+      throw e;
+    }
+  }
+
+  private async open(): Promise<void> {
     const o = this.options;
     this.ctrl = await createConnection({ ...o.source, dateStrings: true } as ConnectionOptions);
     const schemas = Object.keys(o.tables);
@@ -180,6 +200,7 @@ export class BinlogPublisher {
     await this.worker;
     await this.producer.close();
     await this.flushSaves();
+    await this.options.positionStore.close?.();
     await this.ctrl?.end().catch(() => undefined);
     this.resolveDone();
     this.log.info({ stats: this.stats, saved: this.savedPosition }, 'binlog publisher stopped');
@@ -259,7 +280,7 @@ export class BinlogPublisher {
     if (this.cur !== undefined) this.end(at, undefined);
     const file = at.file ?? '';
     const start = e.nextPosition > 0 ? e.nextPosition - e.size : (this.lastEnd?.position ?? 0);
-    const trx: Trx = { id: gtid ?? `${file}:${start}`, gtid: gtid ?? null, file, start, rows: 0, pending: 0,
+    const trx: Trx = { id: gtid ?? `${file}:${start}`, gtid: gtid ?? null, file, start, rows: 0, sent: 0, pending: 0,
       ended: false, position: undefined };
     this.cur = trx;
     this.trxs.push(trx);
@@ -389,15 +410,23 @@ export class BinlogPublisher {
     for (let i = first; i < n; i++) await this.send(trx, value, indexKey(i));
   }
 
+  /**
+   * Sends one message of `trx`, the open transaction. Waits while `maxInFlight` messages await their answer, or while
+   * the finished transactions not yet covered by a saved position hold `maxInFlight` messages: acknowledgements can
+   * outrun a slow position store, and without that bound a crash would re-publish whatever was acked during the
+   * slowest save. The open transaction does not count, so one larger than `maxInFlight` still goes through.
+   */
   private async send(trx: Trx, env: ChangeEnvelope | string, key: string, waitAck = false): Promise<void> {
-    while (this.inFlight >= this.maxInFlight && !this.stopping) {
+    while ((this.inFlight >= this.maxInFlight || this.stats.unsaved - trx.sent >= this.maxInFlight) && !this.stopping) {
       await new Promise<void>((r) => { this.permit = r; });
       this.permit = undefined;
     }
     if (this.stopping) return;
     this.inFlight++;
     trx.pending++;
+    trx.sent++;
     this.stats.sent++;
+    this.stats.unsaved++;
     const sent = this.producer.send({ topic: this.options.topic, value: typeof env === 'string' ? env : JSON.stringify(env), key })
       .then(() => {
         this.inFlight--;
@@ -414,7 +443,9 @@ export class BinlogPublisher {
   private advance(): void {
     let latest: BinlogPosition | undefined;
     while (this.trxs.length > 0 && this.trxs[0]!.ended && this.trxs[0]!.pending === 0) {
-      latest = this.trxs.shift()!.position ?? latest;
+      const trx = this.trxs.shift()!;
+      latest = trx.position ?? latest;
+      this.toSaveMessages += trx.sent;
     }
     if (latest === undefined) return;
     this.toSave = latest;
@@ -424,10 +455,14 @@ export class BinlogPublisher {
   private async saveLoop(): Promise<void> {
     try {
       for (let p = this.toSave; p !== undefined; p = this.toSave) {
+        const covered = this.toSaveMessages;
         this.toSave = undefined;
+        this.toSaveMessages = 0;
         await this.options.positionStore.save(p);
         this.savedPosition = p;
         this.stats.checkpoints++;
+        this.stats.unsaved -= covered;
+        this.permit?.();
       }
     } catch (e) {
       this.fail(e as Error);

@@ -10,4 +10,5 @@ export { PartitionModes, type PartitionMode } from './partitioning.js';
 export { FilePositionStore, type BinlogPosition, type PositionStore } from './position-store.js';
 export { BinlogServerCheckError, checkBinlogServer, type ServerFacts } from './server-check.js';
 export { ReplicationSink, type ReplicationSinkOptions, type ReplicationSinkStats } from './replication-sink.js';
-export { loadBinlogConfig, type BinlogConfig } from './config.js';
+export { loadBinlogConfig, type BinlogConfig, type BinlogConfigOverrides, type ZkPositionConfig } from './config.js';
+export { BinlogPublisherConflictError, ZkPositionStore, type ZkPositionStoreOptions } from './zk-position-store.js';

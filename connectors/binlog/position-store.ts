@@ -18,6 +18,8 @@ export interface PositionStore {
   load(): Promise<BinlogPosition | undefined>;
   /** Saves durably: after it resolves, a crash resumes at this position or a later one. */
   save(position: BinlogPosition): Promise<void>;
+  /** Releases what `load` took (a lock); the publisher calls it when it stops. */
+  close?(): Promise<void>;
 }
 
 const FORMAT = 'metaq-binlog-position/1';
