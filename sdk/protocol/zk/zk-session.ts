@@ -357,20 +357,14 @@ export class ZkSession {
    * always gets the latest list, possibly the same one twice.
    */
   watchChildren(path: string, listener: (children: string[] | undefined) => void): ZkWatch {
-    return this.watch(async (watcher) => {
-      const children = await this.readOrMissing<string[]>(path, 'getChildren', (c, cb) => c.getChildren(path, watcher, (e, ch) => cb(e, ch)));
-      if (children === undefined && !(await this.armExists(path, watcher))) return this.retryNow();
-      listenerCall(listener, children);
-    });
+    return this.watch(path, listener, (watcher) =>
+      this.readOrMissing<string[]>(path, 'getChildren', (c, cb) => c.getChildren(path, watcher, (e, ch) => cb(e, ch))));
   }
 
   /** As {@link watchChildren}, for the node's data. */
   watchData(path: string, listener: (node: ZkNode | undefined) => void): ZkWatch {
-    return this.watch(async (watcher) => {
-      const node = await this.readOrMissing<ZkNode>(path, 'getData', (c, cb) => c.getData(path, watcher, (e, data, stat) => cb(e, toNode(data, stat))));
-      if (node === undefined && !(await this.armExists(path, watcher))) return this.retryNow();
-      listenerCall(listener, node);
-    });
+    return this.watch(path, listener, (watcher) =>
+      this.readOrMissing<ZkNode>(path, 'getData', (c, cb) => c.getData(path, watcher, (e, data, stat) => cb(e, toNode(data, stat)))));
   }
 
   /** Closes the session (its ephemerals go at once) and stops reconnecting. Idempotent. */
@@ -502,9 +496,22 @@ export class ZkSession {
     }
   }
 
-  private watch(read: (watcher: (e: Event) => void) => Promise<void>): ZkWatch {
+  /**
+   * A watch of `path` whose `read` arms ZooKeeper's one-shot watcher and yields undefined for a missing node; a
+   * missing node is then watched for its creation (read again at once if it appeared meanwhile).
+   */
+  private watch<T>(path: string, listener: (value: T | undefined) => void,
+    read: (watcher: (e: Event) => void) => Promise<T | undefined>): ZkWatch {
     if (this.isClosed) throw new ShuttingDownError('the ZooKeeper session');
-    const w = new Watcher(this, read);
+    const w = new Watcher(this, async (watcher) => {
+      for (;;) {
+        const value = await read(watcher);
+        if (value !== undefined || await this.armExists(path, watcher)) {
+          listenerCall(listener, value);
+          return;
+        }
+      }
+    });
     this.watchers.add(w);
     w.refresh();
     return {
@@ -521,9 +528,6 @@ export class ZkSession {
     return stat === null || stat === undefined;
   }
 
-  private retryNow(): Promise<void> {
-    return Promise.reject(new CoordinationError('NODE_CREATED', 'node appeared while being watched; read again', { retriable: true }));
-  }
 
   private async readOrMissing<T>(path: string, what: string, run: (c: Client, cb: (e: Error | Exception | null, v: T) => void) => void): Promise<T | undefined> {
     try {
