@@ -15,7 +15,11 @@ export interface Link {
    * TimeoutError or ConnectionError when no reply comes.
    */
   request(encode: (opaque: number) => Buffer, timeoutMs?: number): Promise<Response>;
-  /** The callback form of `request` for hot paths: `handler(reply, error, token)` runs once, never synchronously. */
+  /**
+   * The callback form of `request` for hot paths: `handler(reply, error, token)` runs once, never synchronously.
+   * `encode` runs inside the call while `isConnected`; otherwise once the link has connected, so it must then not
+   * read anything a later call changes.
+   */
   requestWith(encode: (opaque: number) => Buffer, handler: ReplyHandler, token: unknown, timeoutMs?: number): void;
   /** Sends a frame that gets no reply. */
   send(frame: Buffer): void;

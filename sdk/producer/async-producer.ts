@@ -414,21 +414,15 @@ export class AsyncProducer<V = Buffer | string> {
     this.linksVersion = this.ctx.router.topologyVersion;
     this.links = [...this.ctx.router.links().values()];
     for (const link of this.links) {
-      const l = link as Link & { onStateChange?: (fn: (state: string) => void) => () => void };
-      if (typeof l.onStateChange === 'function') {
-        this.unlisten.push(l.onStateChange((state) => { if (state === 'connected') this.drainAll(); }));
-      }
+      this.unlisten.push(link.onStateChange((state) => { if (state === 'connected') this.drainAll(); }));
     }
   }
 
-  /** True when every link that reports its state is down (the broker is unreachable: spool at once). */
+  /** True when every link is down (the broker is unreachable: spool at once). */
   private isDown(): boolean {
     if (this.ctx.router.topologyVersion !== this.linksVersion && this.closed === undefined) this.watchLinks();
     if (this.links.length === 0) return false;
-    for (const link of this.links) {
-      const state = (link as { isConnected?: boolean }).isConnected;
-      if (state === undefined || state) return false;
-    }
+    for (const link of this.links) if (link.isConnected) return false;
     return true;
   }
 
