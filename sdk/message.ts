@@ -39,11 +39,7 @@ export function partitionName(p: Partition): string {
  * parsePartitionName('0-3'); // { brokerId: 0, partition: 3 }
  * ```
  */
-export function parsePartitionName(text: string): Partition | undefined {
-  const m = /^(\d+)-(\d+)$/.exec(text);
-  if (m === null) return undefined;
-  return { brokerId: Number(m[1]), partition: Number(m[2]) };
-}
+export { parsePartitionName } from './protocol/zk/zk-layout.js';
 
 /**
  * What a producer sends. `value` goes through the producer's serializer; `key` only chooses the partition (with the

@@ -5,7 +5,8 @@
  */
 import { CoordinationError, InvalidArgumentError } from '../../../sdk/errors.js';
 import {
-  decodeTopicRegistration, decodeZkOffset, parseBrokerRole, type TopicRegistryKind, type ZkPaths,
+  decodeTopicRegistration, decodeZkOffset, parseBrokerRole, parsePartitionName as parseName, type TopicRegistryKind,
+  type ZkPaths,
 } from '../../../sdk/protocol/zk/zk-layout.js';
 import type { ZkSession } from '../../../sdk/protocol/zk/zk-session.js';
 
@@ -62,6 +63,9 @@ export interface PartitionState extends PartitionName {
   readonly offsetVersion: number | null;
 }
 
+/** Largest broker id or partition number accepted on the command line (nine digits). */
+const MAX_ID = 999_999_999;
+
 /**
  * Parses `"<brokerId>-<n>"`. Throws InvalidArgumentError naming the text.
  *
@@ -71,11 +75,9 @@ export interface PartitionState extends PartitionName {
  * ```
  */
 export function parsePartitionName(text: string): PartitionName {
-  const m = /^(\d{1,9})-(\d{1,9})$/.exec(text.trim());
-  if (m === null) throw new InvalidArgumentError(`bad partition ${JSON.stringify(text)}: expected <brokerId>-<partition>, e.g. 0-3`);
-  const brokerId = Number(m[1]);
-  const partition = Number(m[2]);
-  return { brokerId, partition, name: `${brokerId}-${partition}` };
+  const p = parseName(text.trim());
+  if (p === undefined || p.brokerId > MAX_ID || p.partition > MAX_ID) throw new InvalidArgumentError(`bad partition ${JSON.stringify(text)}: expected <brokerId>-<partition>, e.g. 0-3`);
+  return { ...p, name: `${p.brokerId}-${p.partition}` };
 }
 
 /** Numeric order (broker, then partition): for display. MetaQ's assignment order is sortAsStrings. */

@@ -109,6 +109,21 @@ export class ZkPaths {
 }
 
 /**
+ * Parses a partition's name in ZooKeeper and in the SDK, `"<brokerId>-<partition>"`; undefined when the text is not of
+ * that form.
+ *
+ * @example
+ * ```ts
+ * parsePartitionName('0-3'); // { brokerId: 0, partition: 3 }
+ * ```
+ */
+export function parsePartitionName(text: string): { brokerId: number; partition: number } | undefined {
+  const m = /^(\d+)-(\d+)$/.exec(text);
+  if (m === null) return undefined;
+  return { brokerId: Number(m[1]), partition: Number(m[2]) };
+}
+
+/**
  * `<brokerId>-m` for a master, `<brokerId>-s<slaveId>` for a slave: the child names under a topic registration.
  *
  * @example
