@@ -12,7 +12,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { crc32Masked } from '../sdk/protocol/record.js';
-import { CR, parseDecimal, tokenize } from './ascii.js';
+import { CR } from './ascii.js';
+import { LineTokens, parseInt64 } from '../sdk/protocol/line-tokens.js';
 import { optionsFromArgv } from './load-driver.js';
 import { isMain } from './processes.js';
 
@@ -148,8 +149,8 @@ function installReader(
   onResult: (p: number, code: number, text: string) => void,
   noteError: (what: string) => void,
 ): void {
-  const starts = new Int32Array(5);
-  const ends = new Int32Array(5);
+  const line = new LineTokens();
+  const { starts, ends } = line;
   let carry: Buffer | null = null;
   let body: Buffer | null = null;
   let filled = 0;
@@ -186,12 +187,12 @@ function installReader(
         carry = Buffer.from(buf.subarray(pos));
         return;
       }
-      const n = tokenize(buf, pos, cr, starts, ends);
+      const n = line.split(buf, pos, cr) ? line.count : -1;
       isValue = n === 3 && buf[pos] === 0x76;
       const ok = isValue || (n === 4 && buf[pos] === 0x72);
-      const len = ok ? parseDecimal(buf, starts[n - 2]!, ends[n - 2]!) : Number.NaN;
-      opaque = ok ? parseDecimal(buf, starts[n - 1]!, ends[n - 1]!) : Number.NaN;
-      code = isValue ? 200 : parseDecimal(buf, starts[1]!, ends[1]!);
+      const len = ok ? parseInt64(buf, starts[n - 2]!, ends[n - 2]!) : Number.NaN;
+      opaque = ok ? parseInt64(buf, starts[n - 1]!, ends[n - 1]!) : Number.NaN;
+      code = isValue ? 200 : parseInt64(buf, starts[1]!, ends[1]!);
       if (!ok || Number.isNaN(len) || Number.isNaN(opaque)) {
         noteError(`unexpected reply ${JSON.stringify(buf.toString('latin1', pos, Math.min(cr, pos + 60)))}`);
         socket.destroy();

@@ -10,7 +10,8 @@
  * Prints JSON lines (see load-driver.ts); the last one is the result.
  */
 import { crc32Masked } from '../sdk/protocol/record.js';
-import { CR, LF, SPACE, parseDecimal, writeDecimal } from './ascii.js';
+import { CR, LF, SPACE, writeDecimal } from './ascii.js';
+import { parseInt64 } from '../sdk/protocol/line-tokens.js';
 import {
   buildRing, fillPattern, LOAD_DEFAULTS, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink,
 } from './load-driver.js';
@@ -73,9 +74,9 @@ export function parseResults(buf: Buffer, sink: ReplySink): number {
     const codeEnd = buf.indexOf(SPACE, codeStart);
     const lenEnd = codeEnd < 0 ? -1 : buf.indexOf(SPACE, codeEnd + 1);
     if (codeEnd < 0 || lenEnd < 0 || lenEnd > cr) throw new Error(`malformed result line: ${snippet(buf, pos)}`);
-    const code = parseDecimal(buf, codeStart, codeEnd);
-    const len = parseDecimal(buf, codeEnd + 1, lenEnd);
-    const opaque = parseDecimal(buf, lenEnd + 1, cr);
+    const code = parseInt64(buf, codeStart, codeEnd);
+    const len = parseInt64(buf, codeEnd + 1, lenEnd);
+    const opaque = parseInt64(buf, lenEnd + 1, cr);
     if (Number.isNaN(code) || Number.isNaN(len) || Number.isNaN(opaque) || len < 0) {
       throw new Error(`malformed result line: ${snippet(buf, pos)}`);
     }

@@ -9,7 +9,8 @@
  * an `{"error":...}` reply, a no-responders status (HMSG) or `-ERR` counts as an error. PING gets PONG.
  * (The `nats` npm client's js.publish costs ~45 µs of client CPU per message here, hence raw protocol.)
  */
-import { CR, LF, SPACE, parseDecimal, writeDecimal } from './ascii.js';
+import { CR, LF, SPACE, writeDecimal } from './ascii.js';
+import { parseInt64 } from '../sdk/protocol/line-tokens.js';
 import {
   buildRing, fillPattern, LOAD_DEFAULTS, optionsFromArgv, runLoadMain, type EncodedRing, type LoadOptions, type LoadProtocol, type ReplySink,
 } from './load-driver.js';
@@ -75,11 +76,11 @@ export function parseNatsReplies(buf: Buffer, sink: ReplySink): number {
     if (isMsg || startsWith(buf, pos, HMSG)) {
       // MSG <subject> <sid> [reply] <#bytes> | HMSG <subject> <sid> [reply] <#hdr> <#total>
       const lastSpace = buf.lastIndexOf(SPACE, cr);
-      const total = parseDecimal(buf, lastSpace + 1, cr);
+      const total = parseInt64(buf, lastSpace + 1, cr);
       const subjStart = pos + (isMsg ? MSG.length : HMSG.length);
       const subjEnd = buf.indexOf(SPACE, subjStart);
       const dot = buf.lastIndexOf(0x2e, subjEnd);
-      const slot = parseDecimal(buf, dot + 1, subjEnd);
+      const slot = parseInt64(buf, dot + 1, subjEnd);
       if (Number.isNaN(total) || Number.isNaN(slot)) throw new Error(`malformed ${buf.toString('latin1', pos, cr)}`);
       const end = cr + 2 + total + 2;
       if (end > buf.length) return pos;

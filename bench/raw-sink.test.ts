@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RecordCheck, checkRecord } from '../sdk/protocol/record.js';
-import { decimalLength, parseDecimal, writeDecimal } from './ascii.js';
+import { decimalLength, writeDecimal } from './ascii.js';
+import { parseInt64 } from '../sdk/protocol/line-tokens.js';
 import { runConsume } from './consume.js';
 import { runLoad, type ReplySink } from './load-driver.js';
 import { metaqPutProtocol, parseResults } from './load-producer.js';
@@ -43,10 +44,10 @@ describe('bench/ascii', () => {
       const end = writeDecimal(buf, 0, n);
       assert.equal(end, decimalLength(n));
       assert.equal(buf.toString('latin1', 0, end), String(n));
-      assert.equal(parseDecimal(buf, 0, end), n);
+      assert.equal(parseInt64(buf, 0, end), n);
     }
-    assert.ok(Number.isNaN(parseDecimal(Buffer.from('12a'), 0, 3)));
-    assert.ok(Number.isNaN(parseDecimal(Buffer.from('-'), 0, 1)));
+    assert.ok(Number.isNaN(parseInt64(Buffer.from('12a'), 0, 3)));
+    assert.ok(Number.isNaN(parseInt64(Buffer.from('-'), 0, 1)));
   });
 });
 

@@ -16,7 +16,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { CR, LF, decimalLength, joinCarry, parseDecimal, tokenize, writeDecimal } from './ascii.js';
+import { CR, LF, decimalLength, joinCarry, writeDecimal } from './ascii.js';
+import { LineTokens, parseInt64 } from '../sdk/protocol/line-tokens.js';
 import { optionsFromArgv } from './load-driver.js';
 import { isMain } from './processes.js';
 
@@ -96,8 +97,8 @@ export async function startRawSink(opts: RawSinkOptions): Promise<net.Server> {
   const partitions = new Map<number, Partition>();
   const dirty = new Set<Partition>();
   const conns = new Set<Conn>();
-  const starts = new Int32Array(8);
-  const ends = new Int32Array(8);
+  const line = new LineTokens();
+  const { starts, ends } = line;
   let nextId = 1;
   let scheduled = false;
   let cycling = false;
@@ -237,14 +238,14 @@ export async function startRawSink(opts: RawSinkOptions): Promise<net.Server> {
         if (buf.length - pos > MAX_LINE) return fail(c, 'header line too long');
         return pos;
       }
-      const n = tokenize(buf, pos, cr, starts, ends);
+      const n = line.split(buf, pos, cr) ? line.count : -1;
       if (n < 1 || buf[cr + 1] !== LF) return fail(c, 'malformed header line');
       const cmd = buf[pos];
-      const opaque = parseDecimal(buf, starts[n - 1]!, ends[n - 1]!);
+      const opaque = parseInt64(buf, starts[n - 1]!, ends[n - 1]!);
       if (cmd === 0x70 /* p */ && (n === 6 || n === 7)) {
-        const partition = parseDecimal(buf, starts[2]!, ends[2]!);
-        const len = parseDecimal(buf, starts[3]!, ends[3]!);
-        const crc = n === 7 ? parseDecimal(buf, starts[5]!, ends[5]!) : 0;
+        const partition = parseInt64(buf, starts[2]!, ends[2]!);
+        const len = parseInt64(buf, starts[3]!, ends[3]!);
+        const crc = n === 7 ? parseInt64(buf, starts[5]!, ends[5]!) : 0;
         if (!(partition >= 0) || !(len >= 0) || Number.isNaN(opaque) || Number.isNaN(crc)) return fail(c, 'bad put');
         if (cr + 2 + len > buf.length) return pos;
         const id = nextId++;
@@ -252,8 +253,8 @@ export async function startRawSink(opts: RawSinkOptions): Promise<net.Server> {
         c.collecting.push(opaque, partition, offset, id);
         pos = cr + 2 + len;
       } else if (cmd === 0x67 /* g */ && n === 7) {
-        serveGet(c, parseDecimal(buf, starts[3]!, ends[3]!), parseDecimal(buf, starts[4]!, ends[4]!),
-          parseDecimal(buf, starts[5]!, ends[5]!), opaque);
+        serveGet(c, parseInt64(buf, starts[3]!, ends[3]!), parseInt64(buf, starts[4]!, ends[4]!),
+          parseInt64(buf, starts[5]!, ends[5]!), opaque);
         pos = cr + 2;
       } else if (cmd === 0x76 /* v */) {
         answer(c, 200, n > 1 ? opaque : 2147483647, 'raw-sink');
