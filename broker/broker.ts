@@ -87,7 +87,6 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
       await store.close();
       throw err;
     }
-    ctx.registry = registry;
   }
   logger.info({ port, brokerId: sys.brokerId, dataPath: sys.dataPath, cluster: registry !== undefined,
     flush: sys.unflushThreshold <= 0 ? 'group-commit' : `threshold ${sys.unflushThreshold}/${sys.unflushInterval}ms` },

@@ -45,7 +45,7 @@ const UNREGISTER_LIMIT_MS = 10_000;
 
 /** See the file comment. */
 export class BrokerRegistry {
-  readonly paths: ZkPaths;
+  private readonly paths: ZkPaths;
   private readonly brokerId: number;
   private readonly logger: Logger;
   private config: BrokerConfig;
@@ -109,11 +109,6 @@ export class BrokerRegistry {
     return registry;
   }
 
-  /** The topics registered (or being registered), with their partition counts. */
-  get topics(): ReadonlyMap<string, number> {
-    return new Map([...this.registered].map(([t, r]) => [t, r.numParts]));
-  }
-
   /** Resolves once no registration work is pending or running (it may be waiting for a new session). */
   async idle(): Promise<void> {
     while (this.draining !== undefined) await this.draining;
@@ -141,11 +136,12 @@ export class BrokerRegistry {
       const r = this.registered.get(w.topic);
       return r === undefined || r.numParts !== w.numParts || r.publish !== w.publish || r.subscribe !== w.subscribe;
     });
-    const gone = [...this.registered.keys()].filter((t) => !wanted.some((w) => w.topic === t));
+    const kept = new Set(wanted.map((w) => w.topic));
+    const gone = [...this.registered.keys()].filter((t) => !kept.has(t));
     await this.idle();
     for (const t of gone) {
       this.registered.delete(t);
-      await Promise.all(KINDS.map((k) => this.removeOwned(this.paths.topicBroker(k, t, this.brokerId, this.options.slaveId))));
+      await this.removeTopicNodes(t);
     }
     await this.registerTopics(changed);
   }
@@ -155,7 +151,7 @@ export class BrokerRegistry {
     this.stopped = true;
     this.unsubscribe();
     clearTimeout(this.retryTimer);
-    if (this.options.store.onTopicAdded !== undefined) this.options.store.onTopicAdded = undefined;
+    this.options.store.onTopicAdded = undefined;
     await this.idle();
     if (!this.session.isAlive) {
       this.logger.warn('no live ZooKeeper session at shutdown: registration left to expire with its session');
@@ -181,7 +177,7 @@ export class BrokerRegistry {
 
   // ---- registration ----
 
-  /** Configured (non-wildcard) topics and topics with data on disk. */
+  /** Configured topics (wildcard sections by their pattern) and topics with data on disk. */
   private startTopics(): Set<string> {
     const names = new Set<string>();
     // Wildcard sections too, by their pattern, as MetaQ does: `[topic=*]` registers a topic `*`, which is what lets a
@@ -311,8 +307,7 @@ export class BrokerRegistry {
     const { slaveId } = this.options;
     const topics = [...this.registered.keys()];
     for (let i = 0; i < topics.length; i += TOPIC_BATCH) {
-      await Promise.all(topics.slice(i, i + TOPIC_BATCH).flatMap((t) =>
-        KINDS.map((k) => this.removeOwned(this.paths.topicBroker(k, t, this.brokerId, slaveId)))));
+      await Promise.all(topics.slice(i, i + TOPIC_BATCH).map((t) => this.removeTopicNodes(t)));
     }
     if (slaveId !== undefined) {
       await this.removeOwned(this.paths.brokerSlave(this.brokerId, slaveId));
@@ -328,6 +323,10 @@ export class BrokerRegistry {
       if (zkCodeOf(err) !== 'NOT_EMPTY') throw err;
       await this.session.setData(idDir, '');
     }
+  }
+
+  private async removeTopicNodes(topic: string): Promise<void> {
+    await Promise.all(KINDS.map((k) => this.removeOwned(this.paths.topicBroker(k, topic, this.brokerId, this.options.slaveId))));
   }
 
   /** Removes an ephemeral node only when this session holds it; true when it did. */

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { BrokerRegistry } from '../cluster/broker-registry.js';
 import type { BrokerConfig } from '../config/broker-config.js';
 import type { IdWorker } from '../store/id-worker.js';
 import type { MessageStore } from '../store/message-store.js';
@@ -22,6 +21,4 @@ export interface BrokerContext {
   readonly version: string;
   /** CRC32 of the server.ini the broker started with (0 on embedded defaults); async slaves compare it. */
   readonly configChecksum: number;
-  /** The ZooKeeper registration (cluster mode, `zk.zkEnable=true`); set once the broker registered. */
-  registry?: BrokerRegistry;
 }

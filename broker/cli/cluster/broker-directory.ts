@@ -4,7 +4,7 @@
  * (`offset`) and the record at an offset (`get`). One connection per broker; `stats` answers are cached for the
  * command's run, so a view over many groups and partitions costs one request per broker.
  */
-import { BrokerError, InvalidArgumentError } from '../../../sdk/errors.js';
+import { BrokerError } from '../../../sdk/errors.js';
 import { MAX_OFFSET, type Response } from '../../../sdk/protocol/commands.js';
 import { encodeGet, encodeOffset, encodeStats, encodeVersion } from '../../../sdk/protocol/encode.js';
 import { RECORD_HEADER_SIZE, checkRecord, describeRecordCheck, RecordCheck, type RecordCheckFailure } from '../../../sdk/protocol/record.js';
@@ -126,14 +126,11 @@ export class BrokerDirectory {
     return ok(res).split(/\r?\n/).filter((l) => l !== '' && l !== 'STATS' && l !== 'END');
   }
 
-  private ask(url: string, build: (opaque: number) => Buffer): Promise<Response> {
+  /** Rejects with InvalidArgumentError (from parseBrokerUrl) for a registered URL that is not `meta://host:port`. */
+  private async ask(url: string, build: (opaque: number) => Buffer): Promise<Response> {
     let client = this.clients.get(url);
     if (client === undefined) {
-      try {
-        client = new BrokerClient(parseBrokerUrl(url), this.timeoutMs);
-      } catch (e) {
-        return Promise.reject(e instanceof InvalidArgumentError ? e : new InvalidArgumentError(String(e)));
-      }
+      client = new BrokerClient(parseBrokerUrl(url), this.timeoutMs);
       this.clients.set(url, client);
     }
     return client.request(build);

@@ -122,7 +122,7 @@ export function brokerUrl(brokers: readonly BrokerInfo[], id: number): string | 
 
 /** The registrations of every topic (or of `only`), sorted by topic, then broker, masters first. */
 export async function readTopicRegistrations(view: ZkView, only?: string): Promise<TopicRegistration[]> {
-  const rows = new Map<string, { topic: string; role: string; brokerId: number; slaveId: number | null; numParts: number; publish: boolean; subscribe: boolean }>();
+  const rows = new Map<string, { -readonly [K in keyof TopicRegistration]: TopicRegistration[K] }>();
   const kinds: TopicRegistryKind[] = ['topics-pub', 'topics-sub', 'topics'];
   await Promise.all(kinds.map(async (kind) => {
     const topics = only === undefined ? await children(view, view.paths.topicRegistry(kind)) : [only];
@@ -201,7 +201,7 @@ export async function readPartitionStates(view: ZkView, group: string, topic: st
   const names = new Map<string, PartitionName>(partitions.map((p) => [p.name, p]));
   const states = await Promise.all([...names.values()].map(async (p): Promise<PartitionState> => {
     const [owner, offset] = await Promise.all([
-      text(view, view.paths.owner(group, topic, p.name)),
+      readOwner(view, group, topic, p.name),
       view.zk.getData(view.paths.offset(group, topic, p.name)),
     ]);
     const committed = offset === undefined ? null : offset.data.toString('utf8').trim();
@@ -221,6 +221,11 @@ export async function readPartitionStates(view: ZkView, group: string, topic: st
     };
   }));
   return states.sort(comparePartitions);
+}
+
+/** The consumerIdString owning partition `name` (`<brokerId>-<n>`) of `topic` in `group`, or null. */
+export function readOwner(view: ZkView, group: string, topic: string, name: string): Promise<string | null> {
+  return text(view, view.paths.owner(group, topic, name));
 }
 
 /** Every partition of `topic` a group view shows: subscribable ones plus those with an owner or offset node. */

@@ -19,7 +19,7 @@ import { encodeZkOffset } from '../../../sdk/protocol/zk/zk-layout.js';
 import { zkCodeOf } from '../../../sdk/protocol/zk/zk-session.js';
 import { withCluster, processIo, type CliIo, type ClusterContext, type ClusterFlags } from './cluster-context.js';
 import {
-  brokerUrl, groupPartitions, parsePartitionName, readBrokers, readTopicRegistrations, requireGroup,
+  brokerUrl, groupPartitions, parsePartitionName, readBrokers, readOwner, readTopicRegistrations, requireGroup,
   subscribablePartitions, type PartitionName,
 } from './cluster-reader.js';
 import { partitionRows, renderPartitionRows } from './groups-command.js';
@@ -105,7 +105,7 @@ export async function resetOffsets(ctx: ClusterContext, flags: OffsetsFlags, tar
   }
   const partitions = given ?? known;
 
-  const owners = await Promise.all(partitions.map(async (p) => (await ctx.zk.getData(ctx.paths.owner(group, topic, p.name)))?.data.toString('utf8') ?? null));
+  const owners = await Promise.all(partitions.map((p) => readOwner(ctx, group, topic, p.name)));
   const owned = partitions.map((p, i) => ({ p, owner: owners[i]! })).filter((x) => x.owner !== null);
   if (owned.length > 0 && flags.force !== true) {
     throw new CoordinationError('NODE_EXISTS', `refused: ${owned.map((x) => `${topic} ${x.p.name} is owned by ${x.owner}`).join('; ')}. ` +
