@@ -11,8 +11,7 @@
  * - Bounded: at most `maxInFlight` messages await their acknowledgement; beyond that the binlog connection is paused.
  */
 import ZongJi, {
-  GtidSet, MariadbGtidPosition, type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type UpdateRowsEvent,
-  type WriteRowsEvent,
+  type AnyBinlogEvent, type DeleteRowsEvent, type QueryEvent, type UpdateRowsEvent, type WriteRowsEvent,
 } from '@vlasky/zongji';
 import type { ConnectionOptions } from 'mysql2';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
@@ -23,7 +22,8 @@ import {
 } from './envelope.js';
 import { binlogPartitioner, indexKey, PartitionModes, rowKey, type PartitionMode } from './partitioning.js';
 import type { BinlogPosition, PositionStore } from './position-store.js';
-import { checkBinlogServer } from './server-check.js';
+import { checkBinlogServer, serverFacts } from './server-check.js';
+import { positionAfter, TransactionTracker, type Snapshot, type Trx } from './transaction-tracker.js';
 
 export interface BinlogPublisherOptions {
   readonly client: MetaqClient;
@@ -60,29 +60,9 @@ export interface BinlogPublisherStats {
   unsaved: number;
 }
 
-/** zongji's resume point, read synchronously when an event arrives (it moves on while earlier events queue). */
-interface Snapshot {
-  readonly gtidSet: string | undefined;
-  readonly file: string | undefined;
-  readonly position: number | undefined;
-}
-
 interface Queued {
   readonly e: AnyBinlogEvent;
   readonly at: Snapshot | undefined;
-}
-
-interface Trx {
-  readonly id: string;
-  readonly gtid: string | null;
-  readonly file: string;
-  readonly start: number;
-  rows: number;
-  /** Messages sent (a DDL statement is one row and one message per partition). */
-  sent: number;
-  pending: number;
-  ended: boolean;
-  position: BinlogPosition | undefined;
 }
 
 const SNAPSHOT_EVENTS = new Set(['xid', 'query', 'gtid', 'mariadbgtid', 'anonymousgtid']);
@@ -102,6 +82,8 @@ export class BinlogPublisher {
   readonly stats: BinlogPublisherStats = { acked: 0, sent: 0, transactions: 0, checkpoints: 0, pauses: 0, unsaved: 0 };
   /** Resolves after `stop()`, rejects with the first fatal error (the publisher then stopped itself). */
   readonly done: Promise<void>;
+  /** The last position saved (what a restart resumes from). */
+  savedPosition: BinlogPosition | undefined;
   private resolveDone!: () => void;
   private rejectDone!: (e: Error) => void;
   private readonly log: Logger;
@@ -118,13 +100,9 @@ export class BinlogPublisher {
   private permit: (() => void) | undefined;
   private paused = false;
   private inFlight = 0;
-  private readonly trxs: Trx[] = [];
+  private readonly tracker: TransactionTracker;
   private cur: Trx | undefined;
   private readonly pkCache = new Map<string, readonly string[]>();
-  private toSave: BinlogPosition | undefined;
-  /** Messages of the transactions covered by `toSave`. */
-  private toSaveMessages = 0;
-  private saving: Promise<void> | undefined;
   private stopping = false;
   private worker: Promise<void> | undefined;
   private lastEnd: Snapshot | undefined;
@@ -137,13 +115,14 @@ export class BinlogPublisher {
     this.producer = options.client.producer<string>({
       partitioner: binlogPartitioner(this.partitionCounts), maxInFlight: this.maxInFlight,
     });
+    this.tracker = new TransactionTracker(options.positionStore, this.stats, (p) => {
+      this.savedPosition = p;
+      this.permit?.();
+    }, (e) => this.fail(e));
     this.done = new Promise((resolve, reject) => { this.resolveDone = resolve; this.rejectDone = reject; });
     // A failure is reported through `done`; nobody may be listening yet.
     this.done.catch(() => undefined);
   }
-
-  /** The last position saved (what a restart resumes from). */
-  savedPosition: BinlogPosition | undefined;
 
   /** Checks the server, loads the saved position and starts reading; resolves once zongji is streaming. */
   async start(): Promise<void> {
@@ -163,13 +142,9 @@ export class BinlogPublisher {
   private async open(): Promise<void> {
     const o = this.options;
     this.ctrl = await createConnection({ ...o.source, dateStrings: true } as ConnectionOptions);
-    const schemas = Object.keys(o.tables);
-    if (o.checkServer !== false) {
-      this.isMariaDb = (await checkBinlogServer(this.ctrl, schemas)).isMariaDb;
-    } else {
-      const [v] = await this.ctrl.query<RowDataPacket[]>('SELECT VERSION() AS v');
-      this.isMariaDb = /mariadb/i.test(String(v[0]?.['v']));
-    }
+    const facts = o.checkServer !== false ? await checkBinlogServer(this.ctrl, Object.keys(o.tables))
+      : await serverFacts(this.ctrl);
+    this.isMariaDb = facts.isMariaDb;
     const saved = await o.positionStore.load();
     this.savedPosition = saved;
     const from = saved?.gtidSet !== undefined ? { gtidSet: saved.gtidSet }
@@ -199,7 +174,7 @@ export class BinlogPublisher {
     this.permit?.();
     await this.worker;
     await this.producer.close();
-    await this.flushSaves();
+    await this.tracker.flush();
     await this.options.positionStore.close?.();
     await this.ctrl?.end().catch(() => undefined);
     this.resolveDone();
@@ -280,41 +255,16 @@ export class BinlogPublisher {
     if (this.cur !== undefined) this.end(at, undefined);
     const file = at.file ?? '';
     const start = e.nextPosition > 0 ? e.nextPosition - e.size : (this.lastEnd?.position ?? 0);
-    const trx: Trx = { id: gtid ?? `${file}:${start}`, gtid: gtid ?? null, file, start, rows: 0, sent: 0, pending: 0,
-      ended: false, position: undefined };
-    this.cur = trx;
-    this.trxs.push(trx);
-    return trx;
+    this.cur = this.tracker.open(gtid ?? `${file}:${start}`, gtid ?? null, file, start);
+    return this.cur;
   }
 
   private end(at: Snapshot, gtid: string | undefined): void {
     const trx = this.cur;
     if (trx === undefined) return;
     this.cur = undefined;
-    trx.ended = true;
-    this.stats.transactions++;
-    const gtidSet = gtid === undefined ? at.gtidSet : this.withGtid(at.gtidSet, gtid);
-    trx.position = {
-      ...(gtidSet === undefined ? {} : { gtidSet }),
-      ...(at.file === undefined ? {} : { file: at.file }),
-      ...(at.position === undefined ? {} : { position: at.position }),
-    };
     this.lastEnd = at;
-    this.advance();
-  }
-
-  /** zongji counts a DDL group as executed only when the next group starts; the publisher knows it is done now. */
-  private withGtid(set: string | undefined, gtid: string): string | undefined {
-    if (set === undefined) return undefined;
-    if (this.isMariaDb) {
-      const p = MariadbGtidPosition.parse(set);
-      const [d, s, n] = gtid.split('-');
-      p.add({ domainId: Number(d), serverId: Number(s), seqNo: n! });
-      return p.toString();
-    }
-    const g = GtidSet.parse(set);
-    g.add(gtid);
-    return g.toString();
+    this.tracker.close(trx, positionAfter(at, gtid, this.isMariaDb));
   }
 
   private async onQuery(e: QueryEvent, at: Snapshot): Promise<void> {
@@ -423,55 +373,16 @@ export class BinlogPublisher {
     }
     if (this.stopping) return;
     this.inFlight++;
-    trx.pending++;
-    trx.sent++;
     this.stats.sent++;
-    this.stats.unsaved++;
+    this.tracker.sent(trx);
     const sent = this.producer.send({ topic: this.options.topic, value: typeof env === 'string' ? env : JSON.stringify(env), key })
       .then(() => {
         this.inFlight--;
-        trx.pending--;
         this.stats.acked++;
         this.permit?.();
         this.maybeResume();
-        this.advance();
+        this.tracker.acked(trx);
       }, (err: unknown) => this.fail(err as Error));
     if (waitAck) await sent;
-  }
-
-  /** Moves the saved position past every finished transaction whose messages were all acknowledged. */
-  private advance(): void {
-    let latest: BinlogPosition | undefined;
-    while (this.trxs.length > 0 && this.trxs[0]!.ended && this.trxs[0]!.pending === 0) {
-      const trx = this.trxs.shift()!;
-      latest = trx.position ?? latest;
-      this.toSaveMessages += trx.sent;
-    }
-    if (latest === undefined) return;
-    this.toSave = latest;
-    this.saving ??= this.saveLoop();
-  }
-
-  private async saveLoop(): Promise<void> {
-    try {
-      for (let p = this.toSave; p !== undefined; p = this.toSave) {
-        const covered = this.toSaveMessages;
-        this.toSave = undefined;
-        this.toSaveMessages = 0;
-        await this.options.positionStore.save(p);
-        this.savedPosition = p;
-        this.stats.checkpoints++;
-        this.stats.unsaved -= covered;
-        this.permit?.();
-      }
-    } catch (e) {
-      this.fail(e as Error);
-    } finally {
-      this.saving = undefined;
-    }
-  }
-
-  private async flushSaves(): Promise<void> {
-    while (this.saving !== undefined) await this.saving;
   }
 }

@@ -24,6 +24,22 @@ export interface PositionStore {
 
 const FORMAT = 'metaq-binlog-position/1';
 
+/** A position as the stores keep it: a JSON document naming its format. */
+export function encodePosition(position: BinlogPosition): string {
+  return JSON.stringify({ format: FORMAT, ...position, savedAt: new Date().toISOString() });
+}
+
+/** Reads what {@link encodePosition} wrote; `foreign(format)` is the error for a document of another format. */
+export function decodePosition(text: string, foreign: (format: string) => Error): BinlogPosition {
+  const o = JSON.parse(text) as { format?: string } & BinlogPosition;
+  if (o.format !== FORMAT) throw foreign(String(o.format));
+  return {
+    ...(typeof o.gtidSet === 'string' ? { gtidSet: o.gtidSet } : {}),
+    ...(typeof o.file === 'string' ? { file: o.file } : {}),
+    ...(typeof o.position === 'number' ? { position: o.position } : {}),
+  };
+}
+
 /**
  * A JSON file written atomically (temp file, fsync, rename, fsync of the directory): a crash leaves the old or the
  * new position, never a torn one.
@@ -44,20 +60,14 @@ export class FilePositionStore implements PositionStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
-    const o = JSON.parse(text) as { format?: string } & BinlogPosition;
-    if (o.format !== FORMAT) throw new Error(`${this.path} is not a binlog position file (format ${String(o.format)})`);
-    return {
-      ...(typeof o.gtidSet === 'string' ? { gtidSet: o.gtidSet } : {}),
-      ...(typeof o.file === 'string' ? { file: o.file } : {}),
-      ...(typeof o.position === 'number' ? { position: o.position } : {}),
-    };
+    return decodePosition(text, (format) => new Error(`${this.path} is not a binlog position file (format ${format})`));
   }
 
   async save(position: BinlogPosition): Promise<void> {
     const tmp = `${this.path}.tmp`;
     const f = await open(tmp, 'w');
     try {
-      await f.writeFile(JSON.stringify({ format: FORMAT, ...position, savedAt: new Date().toISOString() }) + '\n');
+      await f.writeFile(encodePosition(position) + '\n');
       await f.sync();
     } finally {
       await f.close();

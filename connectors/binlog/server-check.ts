@@ -54,6 +54,13 @@ async function variable(conn: Connection, name: string): Promise<string | undefi
   return v === undefined || v === null ? undefined : String(v);
 }
 
+/** The server's version and kind, without checking anything (what the publisher needs when told not to check). */
+export async function serverFacts(conn: Connection): Promise<ServerFacts> {
+  const [v] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
+  const version = String(v[0]?.['v'] ?? '');
+  return { version, isMariaDb: /mariadb/i.test(version) };
+}
+
 /**
  * Checks binlog settings and the connected user's grants; resolves with the server's version, rejects with
  * {@link BinlogServerCheckError} naming everything that is missing.
@@ -64,9 +71,8 @@ async function variable(conn: Connection, name: string): Promise<string | undefi
  * ```
  */
 export async function checkBinlogServer(conn: Connection, schemas: readonly string[]): Promise<ServerFacts> {
-  const [v] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
-  const version = String(v[0]?.['v'] ?? '');
-  const isMariaDb = /mariadb/i.test(version);
+  const facts = await serverFacts(conn);
+  const { isMariaDb } = facts;
   const missing: string[] = [];
   const logBin = await variable(conn, 'log_bin');
   if (logBin?.toUpperCase() !== 'ON' && logBin !== '1') {
@@ -102,5 +108,5 @@ export async function checkBinlogServer(conn: Connection, schemas: readonly stri
     }
   }
   if (missing.length > 0) throw new BinlogServerCheckError(missing);
-  return { version, isMariaDb };
+  return facts;
 }

@@ -12,9 +12,7 @@
  */
 import os from 'node:os';
 import { CoordinationError, ZkPaths, type ZkSession } from '../../sdk/index.js';
-import type { BinlogPosition, PositionStore } from './position-store.js';
-
-const FORMAT = 'metaq-binlog-position/1';
+import { decodePosition, encodePosition, type BinlogPosition, type PositionStore } from './position-store.js';
 
 export interface ZkPositionStoreOptions {
   /** An open session; the store does not close it. */
@@ -78,19 +76,14 @@ export class ZkPositionStore implements PositionStore {
       return undefined;
     }
     this.version = node.stat.version;
-    const o = JSON.parse(node.data.toString('utf8')) as { format?: string } & BinlogPosition;
-    if (o.format !== FORMAT) throw new CoordinationError('BAD_ARGUMENTS', `${this.path} holds no binlog position (format ${String(o.format)})`);
-    return {
-      ...(typeof o.gtidSet === 'string' ? { gtidSet: o.gtidSet } : {}),
-      ...(typeof o.file === 'string' ? { file: o.file } : {}),
-      ...(typeof o.position === 'number' ? { position: o.position } : {}),
-    };
+    return decodePosition(node.data.toString('utf8'),
+      (format) => new CoordinationError('BAD_ARGUMENTS', `${this.path} holds no binlog position (format ${format})`));
   }
 
   async save(position: BinlogPosition): Promise<void> {
     if (this.lost !== undefined) throw new BinlogPublisherConflictError('SESSION_EXPIRED', this.lost);
     if (!this.locked) throw new CoordinationError('BAD_ARGUMENTS', 'ZkPositionStore.save before load');
-    const data = JSON.stringify({ format: FORMAT, ...position, savedAt: new Date().toISOString() });
+    const data = encodePosition(position);
     try {
       if (this.version < 0) {
         await this.session.ensurePath(this.path.slice(0, this.path.lastIndexOf('/')) || '/');

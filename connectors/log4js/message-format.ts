@@ -36,9 +36,9 @@ export interface LogMessage {
  */
 export function formatMessage(event: LoggingEvent, message: string, hostJson: string, seq: number): string {
   const time = event.startTime instanceof Date && !Number.isNaN(event.startTime.getTime()) ? event.startTime : new Date();
-  let out = `{"v":1,"timestamp":"${time.toISOString()}","level":${JSON.stringify(event.level.levelStr)},` +
-    `"category":${JSON.stringify(event.categoryName)},"host":${hostJson},"pid":${Number(event.pid) || process.pid},` +
-    `"seq":${seq},"message":${JSON.stringify(message)}`;
+  let out = `{"v":${MESSAGE_FORMAT_VERSION},"timestamp":"${time.toISOString()}",` +
+    `"level":${JSON.stringify(event.level.levelStr)},"category":${JSON.stringify(event.categoryName)},` +
+    `"host":${hostJson},"pid":${Number(event.pid) || process.pid},"seq":${seq},"message":${JSON.stringify(message)}`;
   const context = contextJson(event.context);
   if (context !== undefined) out += `,"context":${context}`;
   return out + '}';

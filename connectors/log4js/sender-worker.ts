@@ -42,7 +42,7 @@ async function run(): Promise<void> {
       sendTimeoutMs: o.sendTimeoutMs,
     });
     await pump(producer);
-    await Promise.race([client.close(), delay(Math.max(0, deadline - Date.now()))]);
+    await Promise.race([client.close(), delay(Math.max(0, shutdownDeadline() - Date.now()))]);
     counters.set('connected', 0);
   }
   reportDrops(true);
@@ -80,7 +80,7 @@ async function pump(producer: Producer<Buffer>): Promise<void> {
   for (;;) {
     const seen = ring.writes;
     const n = ring.available;
-    if (ring.closing && deadline === Infinity) deadline = Date.now() + o.shutdownTimeoutMs;
+    shutdownDeadline(); // starts shutdown's clock the first time the ring is seen closing
     if (n === 0) {
       if (ring.closing) return;
       await ring.waitForWrite(seen, WARN_EVERY_MS);
@@ -154,14 +154,17 @@ async function pause(ms: number): Promise<void> {
     await ring.sleep(ms);
     if (!ring.closing) return;
   }
-  if (deadline === Infinity) deadline = Date.now() + o.shutdownTimeoutMs;
-  await delay(Math.max(0, Math.min(ms, deadline - Date.now())));
+  await delay(Math.max(0, Math.min(ms, shutdownDeadline() - Date.now())));
+}
+
+/** Shutdown's deadline: Infinity until the ring is seen closing, then `shutdownTimeoutMs` from that first sight. */
+function shutdownDeadline(): number {
+  if (deadline === Infinity && ring.closing) deadline = Date.now() + o.shutdownTimeoutMs;
+  return deadline;
 }
 
 function closingExpired(): boolean {
-  if (!ring.closing) return false;
-  if (deadline === Infinity) deadline = Date.now() + o.shutdownTimeoutMs;
-  return Date.now() >= deadline;
+  return Date.now() >= shutdownDeadline();
 }
 
 function warn(fields: Record<string, unknown>, msg: string): void {
