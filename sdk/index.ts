@@ -44,3 +44,4 @@ export { DEFAULT_OFFSET_TABLE, MysqlOffsetStore, offsetTableDdl, type MysqlOffse
 export { formatBrokerUrl, parseBrokerUrl, type BrokerAddress } from './protocol/broker-url.js';
 export { ZkSession, type ZkCredentials, type ZkNode, type ZkSessionEvent, type ZkSessionOptions, type ZkStat, type ZkWatch } from './protocol/zk/zk-session.js';
 export { ZkPaths } from './protocol/zk/zk-layout.js';
+export { syncDirectory, writeFileAtomically, type AtomicWriteStep } from './storage/atomic-file.js';

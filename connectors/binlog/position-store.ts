@@ -2,8 +2,8 @@
  * Where the publisher keeps its resume point. A position is saved only once the broker acknowledged every message of
  * every transaction up to it, so resuming there re-publishes (at least once) and never skips.
  */
-import { open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomically } from '../../sdk/index.js';
 
 /** A resume point at a transaction boundary: `gtidSet` when the server has GTIDs, else `file` + `position`. */
 export interface BinlogPosition {
@@ -64,20 +64,6 @@ export class FilePositionStore implements PositionStore {
   }
 
   async save(position: BinlogPosition): Promise<void> {
-    const tmp = `${this.path}.tmp`;
-    const f = await open(tmp, 'w');
-    try {
-      await f.writeFile(encodePosition(position) + '\n');
-      await f.sync();
-    } finally {
-      await f.close();
-    }
-    await rename(tmp, this.path);
-    const d = await open(dirname(this.path), 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await writeFileAtomically(this.path, encodePosition(position) + '\n');
   }
 }

@@ -9,10 +9,11 @@
  * not overwrite each other. A file that cannot be parsed is an error, never a silent reset of offsets. Two
  * *processes* must not share a file: the last writer would win.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { ShuttingDownError, StorageError } from '../errors.js';
 import type { Partition } from '../message.js';
+import { writeFileAtomically, type AtomicWriteStep } from '../storage/atomic-file.js';
 import { checkCommittedOffset, entryKey, formatOffsetFile, parseOffsetFile, type OffsetMap } from './offset-file.js';
 import type { CommittedOffset, OffsetStore } from './offset-store.js';
 
@@ -26,6 +27,12 @@ export const OffsetFileFailpoints = {
   BEFORE_DIR_FSYNC: 'offsets.before-dir-fsync',
 } as const;
 export type OffsetFileFailpoint = (typeof OffsetFileFailpoints)[keyof typeof OffsetFileFailpoints];
+
+const STEP_FAILPOINTS: Record<AtomicWriteStep, OffsetFileFailpoint> = {
+  'before-fsync': OffsetFileFailpoints.BEFORE_FSYNC,
+  'before-rename': OffsetFileFailpoints.BEFORE_RENAME,
+  'before-dir-fsync': OffsetFileFailpoints.BEFORE_DIR_FSYNC,
+};
 
 /**
  * Test hook called at each {@link OffsetFileFailpoints} boundary of every rewrite; unset (a no-op) in production.
@@ -47,10 +54,8 @@ class SharedOffsetFile {
   private pending: Promise<void> | undefined;
   /** The tail of the write chain; never rejects. */
   private chain: Promise<void> = Promise.resolve();
-  private readonly tmpPath: string;
 
   constructor(readonly path: string) {
-    this.tmpPath = `${path}.tmp`;
   }
 
   /**
@@ -117,38 +122,12 @@ class SharedOffsetFile {
 
   private async writeNow(text: string): Promise<void> {
     try {
-      await mkdir(dirname(this.path), { recursive: true });
-      // A temp file left by a crash is simply overwritten: it was never renamed, so it never counted.
-      const fh = await open(this.tmpPath, 'w', 0o644);
-      try {
-        await fh.writeFile(text, 'utf8');
-        offsetFileFailpoints.hook?.(OffsetFileFailpoints.BEFORE_FSYNC, this.path);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      offsetFileFailpoints.hook?.(OffsetFileFailpoints.BEFORE_RENAME, this.path);
-      await rename(this.tmpPath, this.path);
-      offsetFileFailpoints.hook?.(OffsetFileFailpoints.BEFORE_DIR_FSYNC, this.path);
-      await syncDirectory(dirname(this.path));
+      await writeFileAtomically(this.path, text, (step) => offsetFileFailpoints.hook?.(STEP_FAILPOINTS[step], this.path));
       this.writes++;
     } catch (e) {
       throw new StorageError(`cannot write offsets file ${this.path}: ${(e as Error).message}`,
         { cause: e, retriable: true });
     }
-  }
-}
-
-/** Makes a rename durable: the directory entry lives in the directory's own blocks. */
-async function syncDirectory(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch (e) {
-    // Some file systems cannot fsync a directory; the rename itself is still atomic there.
-    if ((e as NodeJS.ErrnoException).code !== 'EINVAL' && (e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
-  } finally {
-    await fh.close();
   }
 }
 

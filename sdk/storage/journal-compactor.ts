@@ -9,7 +9,8 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { JOURNAL_HEADER_SIZE, JournalRecordTypes, scanJournalSegment } from './journal-format.js';
-import { COMPACT_SUFFIX, fsyncDir, Segment, SegmentFile, writeFully, type RecordLocation } from './journal-segment.js';
+import { COMPACT_SUFFIX, Segment, SegmentFile, writeFully, type RecordLocation } from './journal-segment.js';
+import { syncDirectory } from './atomic-file.js';
 
 /** Named points at the journal's dangerous boundaries; a test hook may throw there to simulate a crash. */
 export const JournalFailpoints = {
@@ -80,7 +81,7 @@ export async function compactSegment(ctx: CompactionContext, seg: Segment, older
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  await fsyncDir(ctx.dir);
+  await syncDirectory(ctx.dir);
   await ctx.hit(JournalFailpoints.AFTER_COMPACT_RENAME, seg.path);
 
   // The swap is synchronous, so a reader sees either the old file with old positions or the new with new ones.
@@ -164,7 +165,7 @@ async function dropSegment(host: MaintenanceHost, seg: Segment): Promise<void> {
   await seg.file.retire();
   await unlink(seg.path);
   // Later decisions (dropping remove records) rely on this segment being gone for good.
-  await fsyncDir(host.ctx.dir);
+  await syncDirectory(host.ctx.dir);
   host.stats.deletedSegments++;
   host.ctx.logger.info({ segment: seg.path }, 'journal segment deleted: nothing live');
 }

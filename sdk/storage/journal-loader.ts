@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { JournalRecordTypes, scanJournalSegment } from './journal-format.js';
 import {
-  COMPACT_SUFFIX, fsyncDir, parseSegmentFileName, Segment, segmentFileName, SegmentFile, type RecordLocation,
+  COMPACT_SUFFIX, parseSegmentFileName, Segment, segmentFileName, SegmentFile, type RecordLocation,
 } from './journal-segment.js';
+import { syncDirectory } from './atomic-file.js';
 
 /** A byte range open() cut or skipped. */
 export interface JournalCut {
@@ -112,7 +113,7 @@ export async function loadJournal(dir: string, fsync: boolean, logger: Logger): 
     if (!ordered) index = new Map([...index].sort((a, b) => a[0] - b[0]));
     if (segments.length === 0) {
       segments.push(new Segment(dir, 0, new SegmentFile(await open(join(dir, segmentFileName(0)), 'wx+'))));
-      if (fsync) await fsyncDir(dir);
+      if (fsync) await syncDirectory(dir);
     }
   } catch (e) {
     for (const s of segments) await s.file.retire();

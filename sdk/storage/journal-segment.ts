@@ -3,7 +3,7 @@
  * compacted), its size, how many of its records are live, and which seqs it physically holds (needed to decide
  * whether a remove record may be dropped: only when no older segment still holds a copy of the removed record).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const SEGMENT_SUFFIX = '.jnl';
@@ -141,12 +141,3 @@ export async function writeFully(handle: FileHandle, buf: Buffer, position: numb
   }
 }
 
-/** Makes the directory's entries (creates, renames, unlinks) durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}

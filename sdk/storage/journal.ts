@@ -34,9 +34,10 @@ import {
   type CompactionContext, type JournalFailpoint, JournalFailpoints, maintainJournal, type MaintenanceHost,
 } from './journal-compactor.js';
 import {
-  fsyncDir, Segment, segmentFileName, SegmentFile, writeFully, type RecordLocation,
+  Segment, segmentFileName, SegmentFile, writeFully, type RecordLocation,
 } from './journal-segment.js';
 import { loadJournal, type JournalRecoveryReport } from './journal-loader.js';
+import { syncDirectory } from './atomic-file.js';
 
 export interface JournalOptions {
   /** fdatasync each write batch before its promises resolve; default true. */
@@ -404,7 +405,7 @@ export class Journal {
     const base = Math.max(this.nextSeq, prev.baseSeq + 1);
     this.nextSeq = base;
     const seg = new Segment(this.dir, base, new SegmentFile(await open(join(this.dir, segmentFileName(base)), 'wx+')));
-    if (this.options.fsync) await fsyncDir(this.dir);
+    if (this.options.fsync) await syncDirectory(this.dir);
     this.segments.push(seg);
     this.kickMaintenance();
   }
