@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { firstValueFrom, filter as rxFilter } from 'rxjs';
-import { createClient, MetaqClient } from '../sdk/client/client.js';
+import { clusterClient, createClient, type MetaqClient } from '../sdk/client/client.js';
 import { groupFailpoints } from '../sdk/cluster/group/group-failpoints.js';
-import { ZkRouter } from '../sdk/cluster/zk-router.js';
-import { CLIENT_DEFAULTS, type ConsumerOptions } from '../sdk/config.js';
+import type { ConsumerOptions } from '../sdk/config.js';
 import type { Consumer } from '../sdk/consumer/consumer.js';
 import { FencedError } from '../sdk/errors.js';
 import { partitionName, type Partition } from '../sdk/message.js';
@@ -25,23 +24,12 @@ import { expireSession } from './harness/zookeeper.js';
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const PARTS_PER_BROKER = 4;
 
-/** A cluster client whose ZooKeeper session the test can reach (to expire it). */
-async function clusterClient(cluster: Cluster, sessionTimeoutMs = 4000): Promise<{ client: MetaqClient; zk: ZkSession }> {
-  const zk = await ZkSession.open({ connect: cluster.zkConnect, sessionTimeoutMs, connectTimeoutMs: 10_000, logger });
-  const paths = new ZkPaths(cluster.zkRoot);
-  const router = await ZkRouter.start({
-    zk, paths, logger, readTimeoutMs: 10_000,
-    linkOptions: {
-      connectTimeoutMs: CLIENT_DEFAULTS.connectTimeoutMs, requestTimeoutMs: CLIENT_DEFAULTS.requestTimeoutMs,
-      heartbeatIntervalMs: CLIENT_DEFAULTS.heartbeatIntervalMs, heartbeatTimeoutMs: CLIENT_DEFAULTS.heartbeatTimeoutMs,
-      reconnect: CLIENT_DEFAULTS.reconnect, maxResponseBytes: CLIENT_DEFAULTS.maxResponseBytes, logger,
-    },
-  });
+/** A cluster client whose ZooKeeper session the test can reach (to expire it); `close` also removes its temp dir. */
+async function openClusterClient(cluster: Cluster): Promise<{ client: MetaqClient; zk: ZkSession; close(): Promise<void> }> {
+  const zk = await ZkSession.open({ connect: cluster.zkConnect, sessionTimeoutMs: 4000, connectTimeoutMs: 10_000, logger });
   const dir = await tempDir('metaq-group-client-');
-  const client = new MetaqClient(router, logger, {
-    requestTimeoutMs: CLIENT_DEFAULTS.requestTimeoutMs, recoverDir: dir.path, offsetsFile: `${dir.path}/offsets.json`,
-  }, { zk, paths });
-  return { client, zk };
+  const client = await clusterClient(zk, { zkRoot: cluster.zkRoot, logger, recoverDir: dir.path, offsetsFile: `${dir.path}/offsets.json` });
+  return { client, zk, close: async () => { await client.close(); await dir.remove(); } };
 }
 
 /** A group member that records every value it got (acked at once). */
@@ -54,7 +42,7 @@ interface Member {
 }
 
 async function member(cluster: Cluster, topic: string, options: ConsumerOptions, sink: Map<string, number>): Promise<Member> {
-  const { client, zk } = await clusterClient(cluster);
+  const { client, zk, close } = await openClusterClient(cluster);
   const consumer = client.consumer({ commitIntervalMs: 200, rebalanceBackoffMs: 200, maxFetchDelayMs: 200, ...options });
   const got: string[] = [];
   consumer.subscribe(topic, (m) => {
@@ -62,7 +50,7 @@ async function member(cluster: Cluster, topic: string, options: ConsumerOptions,
     got.push(v);
     sink.set(v, (sink.get(v) ?? 0) + 1);
   });
-  return { consumer, client, zk, got, close: () => client.close() };
+  return { consumer, client, zk, got, close };
 }
 
 /** Owner znodes of a topic: partition → owner data. */

@@ -173,18 +173,54 @@ export class MetaqClient {
  * ```
  */
 export async function createClient(options: ClientOptions): Promise<MetaqClient> {
-  const logger = options.logger ?? pino({ level: process.env.METAQ_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-  const resolved: ResolvedClientOptions = {
-    requestTimeoutMs: options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
-    recoverDir: options.recoverDir ?? CLIENT_DEFAULTS.recoverDir,
-    offsetsFile: options.offsetsFile ?? CLIENT_DEFAULTS.offsetsFile,
-  };
   if (options.serverUrl !== undefined && options.zkConnect !== undefined) {
     throw new ConfigError('createClient takes serverUrl (one broker) or zkConnect (a cluster), not both');
   }
   if (options.serverUrl === undefined && options.zkConnect === undefined) {
     throw new ConfigError('createClient needs serverUrl (meta://host:port) or zkConnect (host:port[,host:port...])');
   }
+  const setup = resolveClientOptions(options);
+  if (options.zkConnect !== undefined) {
+    const zk = await ZkSession.open({
+      connect: options.zkConnect,
+      sessionTimeoutMs: options.zkSessionTimeoutMs ?? CLIENT_DEFAULTS.zkSessionTimeoutMs,
+      connectTimeoutMs: options.zkConnectionTimeoutMs ?? CLIENT_DEFAULTS.zkConnectionTimeoutMs,
+      logger: setup.logger,
+    });
+    return startCluster(zk, options, setup);
+  }
+  const link = new BrokerLink(parseBrokerUrl(options.serverUrl!), setup.linkOptions);
+  try {
+    await link.whenConnected();
+    return new MetaqClient(await DirectRouter.start(link), setup.logger, setup.resolved);
+  } catch (e) {
+    await link.close();
+    throw e;
+  }
+}
+
+/**
+ * @internal A cluster client over a ZooKeeper session already open (tests open their own, to expire it). `zkConnect`
+ * and the `zk*` timeouts of `options` are not used; the client owns the session and closes it, also when this fails.
+ */
+export function clusterClient(zk: ZkSession, options: ClientOptions): Promise<MetaqClient> {
+  return startCluster(zk, options, resolveClientOptions(options));
+}
+
+interface ClientSetup {
+  readonly logger: Logger;
+  readonly resolved: ResolvedClientOptions;
+  readonly linkOptions: BrokerLinkOptions;
+}
+
+/** Every default filled in: the logger, what producers and consumers read, and the options of each broker link. */
+function resolveClientOptions(options: ClientOptions): ClientSetup {
+  const logger = options.logger ?? pino({ level: process.env.METAQ_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const resolved: ResolvedClientOptions = {
+    requestTimeoutMs: options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
+    recoverDir: options.recoverDir ?? CLIENT_DEFAULTS.recoverDir,
+    offsetsFile: options.offsetsFile ?? CLIENT_DEFAULTS.offsetsFile,
+  };
   const linkOptions: BrokerLinkOptions = {
     connectTimeoutMs: options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
     requestTimeoutMs: resolved.requestTimeoutMs,
@@ -194,31 +230,17 @@ export async function createClient(options: ClientOptions): Promise<MetaqClient>
     maxResponseBytes: options.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
     logger,
   };
-  if (options.zkConnect !== undefined) return connectCluster(options.zkConnect, options, linkOptions, logger, resolved);
-  const link = new BrokerLink(parseBrokerUrl(options.serverUrl!), linkOptions);
-  try {
-    await link.whenConnected();
-    return new MetaqClient(await DirectRouter.start(link), logger, resolved);
-  } catch (e) {
-    await link.close();
-    throw e;
-  }
+  return { logger, resolved, linkOptions };
 }
 
-/** Cluster mode: a ZooKeeper session, the router over it, and the client carrying both. */
-async function connectCluster(zkConnect: string, options: ClientOptions, linkOptions: BrokerLinkOptions, logger: Logger,
-  resolved: ResolvedClientOptions): Promise<MetaqClient> {
+/** Cluster mode: the router over the session, and the client carrying both. */
+async function startCluster(zk: ZkSession, options: ClientOptions, setup: ClientSetup): Promise<MetaqClient> {
   const paths = new ZkPaths(options.zkRoot ?? CLIENT_DEFAULTS.zkRoot);
-  const connectTimeoutMs = options.zkConnectionTimeoutMs ?? CLIENT_DEFAULTS.zkConnectionTimeoutMs;
-  const zk = await ZkSession.open({
-    connect: zkConnect,
-    sessionTimeoutMs: options.zkSessionTimeoutMs ?? CLIENT_DEFAULTS.zkSessionTimeoutMs,
-    connectTimeoutMs,
-    logger,
-  });
   try {
-    const router = await ZkRouter.start({ zk, paths, linkOptions, logger, readTimeoutMs: resolved.requestTimeoutMs });
-    return new MetaqClient(router, logger, resolved, { zk, paths });
+    const router = await ZkRouter.start({
+      zk, paths, linkOptions: setup.linkOptions, logger: setup.logger, readTimeoutMs: setup.resolved.requestTimeoutMs,
+    });
+    return new MetaqClient(router, setup.logger, setup.resolved, { zk, paths });
   } catch (e) {
     await zk.close();
     throw e;

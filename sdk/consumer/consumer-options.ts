@@ -3,6 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
+import { loadBalanceStrategy, type LoadBalanceStrategy } from '../cluster/group/load-balance-strategy.js';
 import { CONSUMER_DEFAULTS, type ConsumerOptions } from '../config.js';
 import { Deserializers, type Deserializer } from '../codec/serializers.js';
 import { ConfigError } from '../errors.js';
@@ -39,7 +40,8 @@ export interface ResolvedConsumerOptions<V> {
   readonly deserializer: Deserializer<V>;
   /** Cluster mode: the id in the group (`<local IP>-<pid>-<UUID>` unless given). */
   readonly consumerId: string;
-  readonly loadBalanceStrategy: 'range' | 'consistent-hash';
+  /** Cluster mode: the strategy named by the option. */
+  readonly loadBalanceStrategy: LoadBalanceStrategy;
   readonly rebalanceRetries: number;
   readonly rebalanceBackoffMs: number;
 }
@@ -80,7 +82,7 @@ export function resolveConsumerOptions<V>(options: ConsumerOptions<V>): Resolved
     broadcast,
     deserializer: options.deserializer ?? (Deserializers.buffer as unknown as Deserializer<V>),
     consumerId: options.consumerId ?? `${localIp()}-${process.pid}-${randomUUID()}`,
-    loadBalanceStrategy: options.loadBalanceStrategy ?? d.loadBalanceStrategy,
+    loadBalanceStrategy: loadBalanceStrategy(options.loadBalanceStrategy ?? d.loadBalanceStrategy),
     rebalanceRetries: positive('rebalanceRetries', options.rebalanceRetries ?? d.rebalanceRetries),
     rebalanceBackoffMs: atLeast('rebalanceBackoffMs', options.rebalanceBackoffMs ?? d.rebalanceBackoffMs, 0),
   };
@@ -88,9 +90,6 @@ export function resolveConsumerOptions<V>(options: ConsumerOptions<V>): Resolved
   const idProblem = groupNameProblem(o.consumerId.replace(/\./g, '-').replace(/:/g, '-'));
   if (idProblem !== undefined || o.consumerId.includes('/')) {
     throw new ConfigError(`consumer option consumerId ${JSON.stringify(o.consumerId)}: ${idProblem ?? 'contains /'}`);
-  }
-  if (o.loadBalanceStrategy !== 'range' && o.loadBalanceStrategy !== 'consistent-hash') {
-    throw new ConfigError(`consumer option loadBalanceStrategy must be 'range' or 'consistent-hash', got ${JSON.stringify(o.loadBalanceStrategy)}`);
   }
   if (o.maxFetchSize < o.fetchSize) {
     throw new ConfigError(`consumer option maxFetchSize (${o.maxFetchSize}) is smaller than fetchSize (${o.fetchSize})`);

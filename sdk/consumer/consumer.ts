@@ -23,13 +23,13 @@ import type { ClientContext } from '../client/client-context.js';
 import type { ConsumerOptions } from '../config.js';
 import { GroupMember, type GroupStatus } from '../cluster/group/group-member.js';
 import { groupFailpoints } from '../cluster/group/group-failpoints.js';
-import { loadBalanceStrategy } from '../cluster/group/load-balance-strategy.js';
 import { FencedError, InvalidArgumentError, ShuttingDownError } from '../errors.js';
 import { partitionName, type Delivery, type Message } from '../message.js';
 import { LocalFileOffsetStore } from '../offsets/local-file-offset-store.js';
 import type { OffsetStore } from '../offsets/offset-store.js';
 import { ZkOffsetStore } from '../offsets/zk-offset-store.js';
 import { topicNameProblem } from '../protocol/names.js';
+import { sortAsStrings } from '../protocol/zk/zk-layout.js';
 import { resolveConsumerOptions, type ResolvedConsumerOptions } from './consumer-options.js';
 import { ProcessedRanges } from './processed-ranges.js';
 import { processIdCache, type DedupeCache } from './dedupe-cache.js';
@@ -95,7 +95,7 @@ export class Consumer<V = Buffer> {
       const o = this.options;
       this.member = new GroupMember({
         zk: cluster.zk, paths: cluster.paths, group: o.group, consumerId: o.consumerId,
-        strategy: loadBalanceStrategy(o.loadBalanceStrategy), retries: o.rebalanceRetries, backoffMs: o.rebalanceBackoffMs,
+        strategy: o.loadBalanceStrategy, retries: o.rebalanceRetries, backoffMs: o.rebalanceBackoffMs,
         logger: ctx.logger, store: zkStore, onStatus: (st) => this.status.next(st),
       });
     }
@@ -141,7 +141,7 @@ export class Consumer<V = Buffer> {
    */
   assignment(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const s of this.subscriptions) out[s.topic] = s.assigned.map(partitionName).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const s of this.subscriptions) out[s.topic] = sortAsStrings(s.assigned.map(partitionName));
     return out;
   }
 

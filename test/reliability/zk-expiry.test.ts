@@ -24,10 +24,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
-import { createClient, MetaqClient } from '../../sdk/client/client.js';
+import { clusterClient, createClient, type MetaqClient } from '../../sdk/client/client.js';
 import { groupFailpoints } from '../../sdk/cluster/group/group-failpoints.js';
-import { ZkRouter } from '../../sdk/cluster/zk-router.js';
-import { CLIENT_DEFAULTS } from '../../sdk/config.js';
 import type { Consumer } from '../../sdk/consumer/consumer.js';
 import { partitionName, type Message } from '../../sdk/message.js';
 import { rng } from '../../sdk/protocol/seeded-rng.js';
@@ -51,14 +49,8 @@ interface Member { readonly consumer: Consumer; readonly zk: ZkSession; close():
 async function member(cluster: Cluster, topic: string, group: string, id: string,
   onMessage: (m: Message, consumer: Consumer) => void): Promise<Member> {
   const zk = await ZkSession.open({ connect: cluster.zkConnect, sessionTimeoutMs: SESSION_MS, connectTimeoutMs: 10_000, logger });
-  const paths = new ZkPaths(cluster.zkRoot);
-  const d = CLIENT_DEFAULTS;
-  const router = await ZkRouter.start({ zk, paths, logger, readTimeoutMs: 10_000, linkOptions: {
-    connectTimeoutMs: d.connectTimeoutMs, requestTimeoutMs: d.requestTimeoutMs, heartbeatIntervalMs: d.heartbeatIntervalMs,
-    heartbeatTimeoutMs: d.heartbeatTimeoutMs, reconnect: d.reconnect, maxResponseBytes: d.maxResponseBytes, logger,
-  } });
   const dir = await tempDir('metaq-t8-');
-  const client = new MetaqClient(router, logger, { requestTimeoutMs: d.requestTimeoutMs, recoverDir: dir.path, offsetsFile: `${dir.path}/o.json` }, { zk, paths });
+  const client = await clusterClient(zk, { zkRoot: cluster.zkRoot, logger, recoverDir: dir.path, offsetsFile: `${dir.path}/o.json` });
   const consumer = client.consumer({ group, consumerId: id, commitIntervalMs: 100, rebalanceBackoffMs: 200, maxFetchDelayMs: 100 });
   consumer.subscribe(topic, (m) => onMessage(m, consumer));
   return { consumer, zk, close: async () => { await client.close(); await dir.remove(); } };

@@ -225,12 +225,14 @@ export class GroupMember {
       const fresh = names.filter((n) => !mine.has(n));
       if (fresh.length === 0) continue;
       await this.o.zk.ensurePath(this.o.paths.owners(this.o.group, topic));
+      const got: Partition[] = [];
+      claimed.set(topic, got);
       for (const name of fresh) {
         if (epoch !== this.epoch) return true;
         if (!(await this.claim(topic, name))) return false;
         const p = parsePartitionName(name)!;
         mine.set(name, p);
-        claimed.set(topic, [...(claimed.get(topic) ?? []), p]);
+        got.push(p);
       }
     }
     for (const [topic, parts] of claimed) {
@@ -319,7 +321,10 @@ export class GroupMember {
       const node = await this.o.zk.getData(this.o.paths.consumerId(this.o.group, id));
       if (node === undefined) return;  // left meanwhile: its departure is another event
       for (const t of node.data.toString('utf8').split(',')) {
-        if (t !== '') out.set(t, [...(out.get(t) ?? []), id]);
+        if (t === '') continue;
+        const cs = out.get(t);
+        if (cs === undefined) out.set(t, [id]);
+        else cs.push(id);
       }
     }));
     for (const [t, cs] of out) out.set(t, sortAsStrings(cs));
