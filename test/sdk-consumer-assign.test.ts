@@ -98,4 +98,53 @@ describe('sdk/consumer/topic-subscription: partitions assigned and revoked at ru
     rx.unsubscribe();
     await sub!.close();
   });
+
+  it('revokes a partition with nothing to commit without waiting behind a stuck commit of another', async () => {
+    const topic = uniqueName('revoke-clean');
+    await put(topic, 0, 'only-0');
+    const group = uniqueName('g');
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let commits = 0;
+    const store = new MemoryStore();
+    // Partition 1 was committed before (at its empty end): read from there, it has nothing new to commit.
+    store.map.set(`${group}/${topic}/1`, { topic, partition: part(1), offset: 0, msgId: -1n });
+    // Every commit hangs until the gate opens (a store that stopped answering).
+    store.commit = async () => {
+      commits++;
+      await gate;
+    };
+    const options = resolveConsumerOptions<Buffer>({ group, maxFetchDelayMs: 50 });
+    let sub: TopicSubscription<Buffer> | undefined;
+    const seen: Message[] = [];
+    const source = new Observable<Delivery<Buffer>>((subscriber) => {
+      const s = new TopicSubscription<Buffer>({
+        ctx, options, offsetStore: store, processed: undefined, ready: Promise.resolve(), assignAll: false,
+        makeRecoverStore: () => ({ store: async () => undefined, start: () => undefined, close: async () => undefined }),
+      }, topic, subscriber);
+      sub = s;
+      return () => { void s.close(); };
+    });
+    const rx = source.subscribe((d) => {
+      seen.push(d.message);
+      d.ack();
+    });
+    try {
+      sub!.start();
+      await sub!.assign([part(0), part(1)]);
+      await waitFor(() => seen.length === 1, { what: 'the message of partition 0' });
+      const stuck = sub!.commit();  // partition 0 moved: its commit hangs
+      await waitFor(() => commits === 1, { what: 'the stuck commit' });
+      let revoked = false;
+      const revoke = sub!.revoke([part(1)]).then(() => { revoked = true; });
+      await waitFor(() => revoked, { timeoutMs: 2000, what: 'the revoke of the clean partition 1' });
+      assert.equal(commits, 1, 'nothing was committed for partition 1');
+      release();
+      await Promise.all([stuck, revoke]);
+    } finally {
+      release();
+      rx.unsubscribe();
+      await sub!.close();
+    }
+  });
 });

@@ -246,7 +246,9 @@ export class TopicSubscription<V> implements FetcherHost<V> {
       if (options.commit === false) this.abandoned.add(f);
     }
     this.queue.pump();
-    if (options.commit !== false) await this.enqueueCommit(gone);
+    // A partition not dirty has nothing to commit and no commit in flight (it stays dirty until its commit lands):
+    // its revoke need not queue behind commits of other partitions.
+    if (options.commit !== false && gone.some((f) => f.dirty)) await this.enqueueCommit(gone);
   }
 
   /** Commits the watermark of every partition that moved since its last commit. */
