@@ -187,6 +187,22 @@ export class Consumer<V = Buffer> {
   }
 
   /**
+   * The offset last committed (or loaded from the offset store) of each partition of `topic` being read now, by
+   * partition name; null for a partition read from `startFrom` with nothing committed yet. Empty when the topic is
+   * not subscribed.
+   *
+   * @example
+   * ```ts
+   * await consumer.commit();
+   * consumer.committed('orders'); // { '0-0': 1240, '0-1': null }
+   * ```
+   */
+  committed(topic: string): Record<string, number | null> {
+    for (const s of this.subscriptions) if (s.topic === topic) return s.committedOffsets();
+    return {};
+  }
+
+  /**
    * Commits the acked watermark of every partition being read, after the final commits of subscriptions being torn
    * down (and retries those that failed).
    *

@@ -201,6 +201,13 @@ export class TopicSubscription<V> implements FetcherHost<V> {
     return [...this.fetchers.values()].map((f) => f.partition);
   }
 
+  /** The offset last committed (or loaded from the store) of each partition being read; null: none yet. */
+  committedOffsets(): Record<string, number | null> {
+    const out: Record<string, number | null> = {};
+    for (const [name, f] of this.fetchers) out[name] = f.committedOffset < 0 ? null : f.committedOffset;
+    return out;
+  }
+
   /** Starts reading these partitions (ignoring ones already assigned) from their committed offsets. */
   async assign(partitions: readonly Partition[]): Promise<void> {
     const fresh = partitions.filter((p) => !this.fetchers.has(partitionName(p)) && !this.starting.has(partitionName(p)));
