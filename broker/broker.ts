@@ -6,6 +6,7 @@ import { BrokerRegistry } from './cluster/broker-registry.js';
 import type { BrokerConfig } from './config/broker-config.js';
 import type { Failpoints } from './store/failpoints.js';
 import type { FileIO } from './store/file-io.js';
+import { startHttpServer, type HttpServer } from './http/http-server.js';
 import { IdWorker } from './store/id-worker.js';
 import { MessageStore } from './store/message-store.js';
 import type { BrokerContext } from './server/broker-context.js';
@@ -26,14 +27,17 @@ export interface StartBrokerOptions {
 export interface Broker {
   /** The TCP port it listens on (the configured one, or the one picked for port 0). */
   readonly port: number;
+  /** The HTTP port (gateway, JSON API, /metrics, dashboard): `system.dashboardHttpPort`, or the one picked for 0. */
+  readonly httpPort: number;
   readonly config: BrokerConfig;
   readonly store: MessageStore;
   /** The ZooKeeper registration; undefined in standalone mode (`zk.zkEnable=false`). */
   readonly registry: BrokerRegistry | undefined;
   /**
    * Graceful shutdown: in cluster mode first unregisters from ZooKeeper and waits `zk.zkSyncTimeMs` so that clients
-   * notice; then stops taking requests, answers every request already received (puts only once stored), flushes the
-   * store and writes its clean-shutdown marker, and closes the ZooKeeper session. Idempotent.
+   * notice; then closes the HTTP server (parked HTTP gets are answered at once); then stops taking requests,
+   * answers every request already received (puts only once stored), flushes the store and writes its
+   * clean-shutdown marker, and closes the ZooKeeper session. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -76,25 +80,35 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
   }
   ctx.port = port;
   ctx.brokerUrl = `meta://${sys.hostName}:${port}`;
-  store.start();
   let registry: BrokerRegistry | undefined;
+  let http: HttpServer;
+  try {
+    http = await startHttpServer({ ctx, registry: () => registry, logger: logger.child({ component: 'http' }) });
+  } catch (err) {
+    await server.close(sys.shutdownTimeoutMs);
+    await store.close();
+    throw err;
+  }
+  store.start();
   if (config.zookeeper.zkEnable) {
     // After listen: the registered URL must carry the bound port. A broker that cannot register does not start.
     try {
       registry = await BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl, configChecksum: ctx.configChecksum, logger });
     } catch (err) {
+      await http.close();
       await server.close(sys.shutdownTimeoutMs);
       await store.close();
       throw err;
     }
   }
-  logger.info({ port, brokerId: sys.brokerId, dataPath: sys.dataPath, cluster: registry !== undefined,
+  logger.info({ port, httpPort: http.port, brokerId: sys.brokerId, dataPath: sys.dataPath, cluster: registry !== undefined,
     flush: sys.unflushThreshold <= 0 ? 'group-commit' : `threshold ${sys.unflushThreshold}/${sys.unflushInterval}ms` },
   'broker started');
 
   let closing: Promise<void> | undefined;
   return {
     port,
+    httpPort: http.port,
     config,
     store,
     registry,
@@ -106,6 +120,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
           // As MetaQ: give clients time to see the registration go before the socket closes.
           if (config.zookeeper.zkSyncTimeMs > 0) await sleep(config.zookeeper.zkSyncTimeMs);
         }
+        await http.close();
         await server.close(sys.shutdownTimeoutMs);
         await store.close();
         await registry?.close();

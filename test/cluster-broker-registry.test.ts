@@ -287,7 +287,7 @@ describe('cluster/broker-registry', () => {
     const dir = await tempDir('metaq-reg-off-');
     try {
       const broker = await startBroker(embeddedConfig({ 'system.dataPath': dir.path, 'system.serverPort': '0',
-        'zookeeper.zk.zkEnable': 'false', 'zookeeper.zk.zkConnect': `127.0.0.1:${port}` }), { logger });
+        'system.dashboardHttpPort': '0', 'zookeeper.zk.zkEnable': 'false', 'zookeeper.zk.zkConnect': `127.0.0.1:${port}` }), { logger });
       try {
         assert.equal(broker.registry, undefined);
         await put(broker.port, uniqueName('standalone'), 0);
@@ -305,14 +305,15 @@ describe('cluster/broker-registry', () => {
     const dir = await tempDir('metaq-reg-unreach-');
     const deadPort = await freePort();
     try {
-      const config = embeddedConfig({ 'system.dataPath': dir.path, 'system.serverPort': '0', 'zookeeper.zk.zkEnable': 'true',
-        'zookeeper.zk.zkConnect': `127.0.0.1:${deadPort}`, 'zookeeper.zk.zkConnectionTimeoutMs': '1000' });
+      const config = embeddedConfig({ 'system.dataPath': dir.path, 'system.serverPort': '0', 'system.dashboardHttpPort': '0',
+        'zookeeper.zk.zkEnable': 'true', 'zookeeper.zk.zkConnect': `127.0.0.1:${deadPort}`, 'zookeeper.zk.zkConnectionTimeoutMs': '1000' });
       const t0 = Date.now();
       await assert.rejects(startBroker(config, { logger }), (e: unknown) => e instanceof CoordinationError &&
         e.message === `broker 0 cannot register: ZooKeeper at 127.0.0.1:${deadPort} unreachable within 1000 ms (zk.zkConnectionTimeoutMs)`);
       assert.ok(Date.now() - t0 < 5000, `gave up after ${Date.now() - t0} ms`);
       // The data dir was closed cleanly: a standalone broker opens it again.
-      const again = await startBroker(embeddedConfig({ 'system.dataPath': dir.path, 'system.serverPort': '0' }), { logger });
+      const again = await startBroker(embeddedConfig({ 'system.dataPath': dir.path, 'system.serverPort': '0',
+        'system.dashboardHttpPort': '0' }), { logger });
       assert.equal(again.store.recoveryReport.cuts.length, 0);
       await again.close();
     } finally {

@@ -154,7 +154,7 @@ describe('sdk: active pull (get) and the topic browser', () => {
     await firstRaw.close();
     await first.stop();
     const capped = await startBroker(embeddedConfig({
-      'system.serverPort': '0', 'system.dataPath': first.dataDir, 'system.maxTransferSize': '1000',
+      'system.serverPort': '0', 'system.dashboardHttpPort': '0', 'system.dataPath': first.dataDir, 'system.maxTransferSize': '1000',
     }), { logger: pino({ level: 'silent' }) });
     const cappedCtx = await contextFor(capped.port);
     try {

@@ -3,15 +3,30 @@ import {
 } from '../../sdk/errors.js';
 import type { GetRequest, OffsetRequest } from '../../sdk/protocol/commands.js';
 import { MAX_OFFSET } from '../../sdk/protocol/commands.js';
+import { RECORD_HEADER_SIZE } from '../../sdk/protocol/record.js';
 import type { PartitionLog } from '../store/partition-log.js';
-import type { Connection } from './connection.js';
+import type { BrokerContext } from './broker-context.js';
+
+/**
+ * Where a get or offset request is answered: a TCP connection, or an HTTP request of the gateway. Each request is
+ * answered exactly once through replyResult or replyValue.
+ */
+export interface GetReplier {
+  readonly ctx: BrokerContext;
+  /** True once nobody can receive the answer any more (a parked get is not started then). */
+  readonly isClosed: boolean;
+  /** Cancels of parked long polls; the replier calls them when it closes. */
+  readonly cancellers: Set<() => void>;
+  replyResult(code: number, opaque: number, body: string): void;
+  replyValue(opaque: number, data: Buffer): void;
+}
 
 /**
  * The partition a get/offset names, or undefined when its topic is not accepted (or not a valid name) or the
  * partition is out of range. A configured but never-written partition is a valid empty log, so consumers can
  * long-poll it; creating its log object touches no disk.
  */
-function findLog(conn: Connection, topic: string, partition: number): PartitionLog | undefined {
+function findLog(conn: GetReplier, topic: string, partition: number): PartitionLog | undefined {
   try {
     return conn.ctx.store.getOrCreate(topic, partition);
   } catch (err) {
@@ -22,7 +37,7 @@ function findLog(conn: Connection, topic: string, partition: number): PartitionL
   }
 }
 
-function notExists(conn: Connection, opaque: number, topic: string, partition: number): void {
+function notExists(conn: GetReplier, opaque: number, topic: string, partition: number): void {
   conn.replyResult(404, opaque, `The topic \`${topic}\` in partition \`${partition}\` is not exists`);
 }
 
@@ -35,9 +50,10 @@ export const NO_WAIT_GROUP = 'Just_for_Browser';
 /**
  * `get`: answers `value` with a byte window of the log starting at the offset (it may cut the last record),
  * 301 with the offset to move to when the requested one is outside the log, or, at the end of the log,
- * waits up to longPollTimeoutMs for new data before answering 404 (except for {@link NO_WAIT_GROUP}).
+ * waits up to longPollTimeoutMs for new data before answering 404 (except for {@link NO_WAIT_GROUP}, or when
+ * `mayWait` is false).
  */
-export function handleGet(conn: Connection, req: GetRequest): void {
+export function handleGet(conn: GetReplier, req: GetRequest, mayWait = true): void {
   const ctx = conn.ctx;
   ctx.stats.cmdGet++;
   if (req.maxSize <= 0) {
@@ -50,10 +66,10 @@ export function handleGet(conn: Connection, req: GetRequest): void {
     notExists(conn, req.opaque, req.topic, req.partition);
     return;
   }
-  serveGet(conn, req, log, ctx.config.system.longPollTimeoutMs > 0 && req.group !== NO_WAIT_GROUP);
+  serveGet(conn, req, log, mayWait && ctx.config.system.longPollTimeoutMs > 0 && req.group !== NO_WAIT_GROUP);
 }
 
-function serveGet(conn: Connection, req: GetRequest, log: PartitionLog, mayWait: boolean): void {
+function serveGet(conn: GetReplier, req: GetRequest, log: PartitionLog, mayWait: boolean): void {
   const ctx = conn.ctx;
   if (req.offset < log.startOffset) {
     conn.replyResult(301, req.opaque, String(log.startOffset));
@@ -81,7 +97,7 @@ function serveGet(conn: Connection, req: GetRequest, log: PartitionLog, mayWait:
         conn.replyResult(301, req.opaque, String(log.nearestOffset(req.offset)));
         return;
       }
-      ctx.stats.recordGet(req.topic, false);
+      ctx.stats.recordFetch(req.topic, data.length, wholeRecords(data));
       conn.replyValue(req.opaque, data);
     },
     (err: unknown) => {
@@ -95,8 +111,21 @@ function serveGet(conn: Connection, req: GetRequest, log: PartitionLog, mayWait:
   );
 }
 
+/** Whole records at the start of a fetched window (its last one may be cut): a walk over the length fields only. */
+function wholeRecords(data: Buffer): number {
+  let n = 0;
+  let pos = 0;
+  while (pos + RECORD_HEADER_SIZE <= data.length) {
+    const next = pos + RECORD_HEADER_SIZE + data.readInt32BE(pos);
+    if (next > data.length || next <= pos) break;
+    n++;
+    pos = next;
+  }
+  return n;
+}
+
 /** Waits for the log to grow past the requested offset, then serves the get (or 404 on timeout). */
-function park(conn: Connection, req: GetRequest, log: PartitionLog): void {
+function park(conn: GetReplier, req: GetRequest, log: PartitionLog): void {
   let cancel: (() => void) | undefined = undefined;
   cancel = conn.ctx.longPoll.wait(log, conn.ctx.config.system.longPollTimeoutMs, (reason) => {
     if (cancel !== undefined) conn.cancellers.delete(cancel);
@@ -106,7 +135,7 @@ function park(conn: Connection, req: GetRequest, log: PartitionLog): void {
 }
 
 /** `offset`: the nearest valid offset (the start of the segment holding it), as MetaQ's getNearestOffset. */
-export function handleOffset(conn: Connection, req: OffsetRequest): void {
+export function handleOffset(conn: GetReplier, req: OffsetRequest): void {
   conn.ctx.stats.cmdOffset++;
   const log = findLog(conn, req.topic, req.partition);
   if (log === undefined) {

@@ -15,6 +15,8 @@ interface Waiter {
 export class LongPoll {
   private readonly waiters = new Map<PartitionLog, Set<Waiter>>();
   private readonly subscriptions = new Map<PartitionLog, () => void>();
+  /** Requests parked since start (for metrics). */
+  waitsTotal = 0;
 
   /** Number of parked requests (for stats and tests). */
   get size(): number {
@@ -34,6 +36,7 @@ export class LongPoll {
       this.waiters.set(log, set);
       if (!this.subscriptions.has(log)) this.subscriptions.set(log, log.onReadable(() => this.wakeAll(log, 'data')));
     }
+    this.waitsTotal++;
     const waiter: Waiter = { wake, timer: undefined };
     const parked = set;
     waiter.timer = setTimeout(() => {

@@ -3,6 +3,7 @@ import type { PutRequest } from '../../sdk/protocol/commands.js';
 import { NO_CHECKSUM } from '../../sdk/protocol/commands.js';
 import { crc32Masked } from '../../sdk/protocol/record.js';
 import type { PartitionLog } from '../store/partition-log.js';
+import type { BrokerContext } from './broker-context.js';
 import type { Connection } from './connection.js';
 import { putFailure } from './connection.js';
 import { writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
@@ -11,53 +12,89 @@ import { writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
 const body = Buffer.allocUnsafe(64);
 
 /**
+ * What {@link appendPut} did. One shared object, overwritten by every call and read right after it (the put path
+ * allocates nothing per message): `log` is set when the record was appended at `offset`, else `error` holds
+ * MetaQ's failure detail. The message id is the id worker's current one (`ctx.idWorker.hi/lo`).
+ */
+export interface PutOutcome {
+  partition: number;
+  log: PartitionLog | null;
+  offset: number;
+  error: string;
+}
+
+const outcome: PutOutcome = { partition: 0, log: null, offset: 0, error: '' };
+
+/**
+ * The put semantics shared by the TCP `put` and the HTTP gateway: picks a partition for -1, checks the topic,
+ * partition and checksum, assigns a message id and appends the record to the partition's pending batch (stored per
+ * the flush policy: wait with `log.whenStored` before acknowledging). Counts the command and its failures.
+ */
+export function appendPut(ctx: BrokerContext, topic: string, partition: number, flag: number, data: Buffer,
+  checksum: number): PutOutcome {
+  ctx.stats.cmdPut++;
+  const o = outcome;
+  o.log = null;
+  o.partition = partition;
+  let log: PartitionLog;
+  try {
+    if (partition === -1) {
+      const tc = ctx.store.topicConfig(topic);
+      o.partition = tc === undefined ? 0 : Math.floor(Math.random() * tc.numPartitions);
+    }
+    log = ctx.store.getOrCreate(topic, o.partition);
+  } catch (err) {
+    return failed(ctx, (err as Error).message);
+  }
+  const crc = crc32Masked(data);
+  if (checksum !== NO_CHECKSUM && checksum !== crc) {
+    return failed(ctx, `Checksum failure,message may be corrupted: sent ${checksum}, computed ${crc}`);
+  }
+  const idWorker = ctx.idWorker;
+  idWorker.next();
+  try {
+    o.offset = log.append(idWorker.hi, idWorker.lo, flag, data, crc);
+  } catch (err) {
+    if (!(err instanceof MetaqError)) throw err;
+    return failed(ctx, err.message);
+  }
+  ctx.stats.recordPut(topic, data.length);
+  o.log = log;
+  return o;
+}
+
+function failed(ctx: BrokerContext, detail: string): PutOutcome {
+  ctx.stats.putFailed++;
+  outcome.error = detail;
+  return outcome;
+}
+
+/**
  * `put`: checks the request, assigns a message id, appends the record to the partition's pending batch and
  * renders the reply `result 200 <len> <opaque>\r\n<msgId> <partition> <offset>`, which is sent only once the
  * store reports the record stored (after the covering fsync in group-commit mode).
  */
 export function handlePut(conn: Connection, req: PutRequest): void {
   const ctx = conn.ctx;
-  ctx.stats.cmdPut++;
   if (req.transactionKey !== null) {
-    fail(conn, req, req.partition, 'transactions are not enabled on this broker');
-    return;
-  }
-  let log: PartitionLog;
-  let partition = req.partition;
-  try {
-    if (partition === -1) {
-      const topic = ctx.store.topicConfig(req.topic);
-      partition = topic === undefined ? 0 : Math.floor(Math.random() * topic.numPartitions);
-    }
-    log = ctx.store.getOrCreate(req.topic, partition);
-  } catch (err) {
-    fail(conn, req, partition, (err as Error).message);
+    ctx.stats.cmdPut++;
+    ctx.stats.putFailed++;
+    conn.replyResult(500, req.opaque, putFailure(ctx, req.topic, req.partition, 'transactions are not enabled on this broker'));
     return;
   }
   // Bodies above maxMessageSize never get here: the decoder skips them and yields an `oversized` request.
-  const data = req.body;
-  const crc = crc32Masked(data);
-  if (req.checksum !== NO_CHECKSUM && req.checksum !== crc) {
-    fail(conn, req, partition, `Checksum failure,message may be corrupted: sent ${req.checksum}, computed ${crc}`);
+  const o = appendPut(ctx, req.topic, req.partition, req.flag, req.body, req.checksum);
+  const log = o.log;
+  if (log === null) {
+    conn.replyResult(500, req.opaque, putFailure(ctx, req.topic, o.partition, o.error));
     return;
   }
-  const idWorker = ctx.idWorker;
-  idWorker.next();
-  let offset: number;
-  try {
-    offset = log.append(idWorker.hi, idWorker.lo, req.flag, data, crc);
-  } catch (err) {
-    if (!(err instanceof MetaqError)) throw err;
-    fail(conn, req, partition, err.message);
-    return;
-  }
-  ctx.stats.recordPut(req.topic, data.length);
 
-  let n = idWorker.writeDecimal(body, 0);
+  let n = ctx.idWorker.writeDecimal(body, 0);
   body[n++] = 0x20;
-  n = writeDecimal(body, n, partition);
+  n = writeDecimal(body, n, o.partition);
   body[n++] = 0x20;
-  n = writeDecimal(body, n, offset);
+  n = writeDecimal(body, n, o.offset);
 
   const batch = conn.ackBatch(log);
   const b = batch.reserve(40 + n);
@@ -71,9 +108,4 @@ export function handlePut(conn: Connection, req: PutRequest): void {
   for (let i = 0; i < n; i++) b[p + i] = body[i]!;
   batch.len = p + n;
   batch.opaques.push(req.opaque);
-}
-
-function fail(conn: Connection, req: PutRequest, partition: number, detail: string): void {
-  conn.ctx.stats.putFailed++;
-  conn.replyResult(500, req.opaque, putFailure(conn.ctx, req.topic, partition, detail));
 }

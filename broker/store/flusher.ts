@@ -15,6 +15,11 @@ export class Flusher {
   private scheduled = false;
   /** Cycles run so far (for stats and tests). */
   cycles = 0;
+  /**
+   * Called after every fdatasync of a segment with its duration in seconds (the broker's fsync latency histogram).
+   * Once per fsync, which group commit shares among many puts, so it stays off the per-message path.
+   */
+  onFsync: ((seconds: number) => void) | undefined = undefined;
 
   mark(target: FlushTarget): void {
     this.dirty.push(target);

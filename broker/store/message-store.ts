@@ -104,6 +104,11 @@ export class MessageStore {
    */
   onTopicAdded: ((topic: string) => void) | undefined;
 
+  /** `fn(seconds)` after every segment fdatasync (metrics); replaces the previous observer. */
+  observeFsync(fn: ((seconds: number) => void) | undefined): void {
+    this.deps.flusher.onFsync = fn;
+  }
+
   /** What recovery did at open. */
   get recoveryReport(): RecoveryReport {
     return this.report;

@@ -402,7 +402,10 @@ export class PartitionLog implements FlushTarget {
     if (this.durable >= target) return;
     const s = seg ?? this.segmentAt(target - 1);
     if (this.deps.failpoints?.active === true) await this.deps.failpoints.hit(FailpointNames.BEFORE_FSYNC, this.dir);
-    await this.deps.io.fdatasync(await s.descriptor(this.deps.io));
+    const fd = await s.descriptor(this.deps.io);
+    const t0 = performance.now();
+    await this.deps.io.fdatasync(fd);
+    this.deps.flusher.onFsync?.((performance.now() - t0) / 1000);
     // A background sync and a roll's sync may overlap: the durable end only moves forward.
     this.durable = Math.max(this.durable, seg === undefined ? target : seg.start + seg.size);
   }

@@ -28,7 +28,8 @@ Promise<TestBroker> {
 
 async function startOn(dir: { path: string; remove(): Promise<void> }, overrides: ConfigOverrides,
   options: { fileIO?: FileIO }): Promise<TestBroker> {
-  const config = embeddedConfig({ 'system.serverPort': '0', 'system.dataPath': dir.path, ...overrides });
+  const config = embeddedConfig({ 'system.serverPort': '0', 'system.dashboardHttpPort': '0', 'system.dataPath': dir.path,
+    ...overrides });
   const broker = await startBroker(config, {
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     ...(options.fileIO === undefined ? {} : { fileIO: options.fileIO }),
