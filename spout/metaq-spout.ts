@@ -8,7 +8,7 @@
  *   partition's offset only up to its first message not acked: the committed offset never passes a pending tuple.
  * - Replays after a crash are bounded by `maxPending`. The spout counts, per partition, the messages it emitted at or
  *   beyond the partition's committed offset, and emits nothing more while that count (over all partitions) is at
- *   `maxPending`; reaching it starts a commit of what was acked. A restart replays only messages at or beyond the
+ *   `maxPending`; passing half of it starts a commit of what was acked. A restart replays only messages at or beyond the
  *   committed offsets, so it re-emits at most `maxPending` messages emitted before. The count of pending tuples (emitted,
  *   not acked) is bounded by the same cap.
  * - A failed tuple is emitted again (same id) after the consumer's redelivery delay, up to `maxReplays` times; one more
@@ -159,6 +159,8 @@ export class MetaqSpout<V = Buffer> {
   readonly group: string;
   readonly maxPending: number;
   readonly maxReplays: number;
+  /** Emitted beyond the committed offsets from which an ack starts a commit: half the cap, so it is rarely reached. */
+  private readonly commitAt: number;
   private readonly toValues: (message: Message<V>) => unknown[];
   private state: number = State.New;
   private opening: Promise<void> | undefined;
@@ -192,6 +194,7 @@ export class MetaqSpout<V = Buffer> {
     if (!Number.isInteger(this.maxReplays) || this.maxReplays < 0) {
       throw new InvalidArgumentError(`maxReplays must be an integer >= 0, got ${this.maxReplays}`);
     }
+    this.commitAt = Math.ceil(this.maxPending / 2);
     this.toValues = options.toValues ?? ((m) => [m.value]);
     this.logger = options.logger ?? pino({ level: process.env.METAQ_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   }
@@ -372,7 +375,7 @@ export class MetaqSpout<V = Buffer> {
       this.counts.acked++;
       this.acksSinceCommit++;
       t.delivery.ack();
-      if (this.outstanding() >= this.maxPending) this.commitSoon();
+      if (this.beyond >= this.commitAt) this.commitSoon();
     } else {
       this.counts.failed++;
       if (t.message.redeliveries >= this.maxReplays) this.counts.recovered++;
@@ -490,7 +493,7 @@ export class MetaqSpout<V = Buffer> {
       this.logger.warn({ err, topic: this.topic, group: this.group }, 'spout offset commit failed; retried later');
     }).finally(() => {
       this.committing = undefined;
-      if (this.outstanding() >= this.maxPending) this.commitSoon();
+      if (this.beyond >= this.commitAt) this.commitSoon();
     });
   }
 
