@@ -130,6 +130,11 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--json', 'print the report as JSON')
     .option('--max-message-size <bytes>', 'largest valid record DATA')
     .action(async (dataDir: string, flags) => setCode(await verifyCommand(dataDir, flags)));
+  // Run by bin/metaq.js from connectors/ and spout/ (broker/ may not import them); listed here for --help.
+  program.addHelpText('after', `
+Also:
+  binlog publish|sink -c <config.json>   MySQL/MariaDB binlog publisher and replica sink (metaq binlog --help)
+  spout --topic <t> --group <g> ...      a consumer group as a Storm multilang spout (metaq spout --help)`);
   return program;
 }
 
