@@ -130,11 +130,12 @@ class PartitionBook {
   trim(committed: number): number {
     const start = this.head;
     while (this.head < this.offsets.length && this.offsets[this.head]! < committed) this.head++;
+    const trimmed = this.head - start;
     if (this.head > 1024 && this.head * 2 > this.offsets.length) {
       this.offsets = this.offsets.slice(this.head);
       this.head = 0;
     }
-    return this.head - start;
+    return trimmed;
   }
 }
 

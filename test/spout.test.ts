@@ -50,7 +50,11 @@ describe('MetaqSpout', () => {
   async function takeTuples(spout: MetaqSpout, n: number): Promise<SpoutTuple[]> {
     const out: SpoutTuple[] = [];
     await waitFor(async () => {
-      for (let t = spout.nextTuple(); t !== undefined && out.length < n; t = spout.nextTuple()) out.push(t);
+      while (out.length < n) {
+        const t = spout.nextTuple();
+        if (t === undefined) break;
+        out.push(t);
+      }
       if (out.length < n) await spout.ready(100);
       return out.length >= n;
     }, { timeoutMs: 10_000 });
@@ -124,6 +128,25 @@ describe('MetaqSpout', () => {
       assert.ok(spout.stats().beyondCommit <= 10);
       for (const t of batch) t.ack();
       seen += batch.length;
+    }
+    await spout.close();
+  });
+
+  it('keeps emitting through thousands of messages of one partition (the emitted-offset book trims and compacts)', async () => {
+    const topic = uniqueName('spout-long');
+    const producer = producerClient.producer();
+    const total = 3000;
+    await Promise.all(Array.from({ length: total }, (_, i) => producer.send({ topic, value: `w${i}`, partition: 0 })));
+    const spout = new MetaqSpout({ client: clientOptions(uniqueName('long')), topic, group: 'g', maxPending: 100,
+      consumer: { commitIntervalMs: 60_000 } });
+    await spout.open();
+    let seen = 0;
+    while (seen < total) {
+      const batch = await takeTuples(spout, Math.min(50, total - seen));
+      for (const t of batch) t.ack();
+      seen += batch.length;
+      const s = spout.stats();
+      assert.ok(s.beyondCommit >= 0 && s.beyondCommit <= 100, `beyondCommit ${s.beyondCommit} after ${seen}`);
     }
     await spout.close();
   });
