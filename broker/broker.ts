@@ -3,6 +3,8 @@ import { crc32 } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { BrokerRegistry } from './cluster/broker-registry.js';
+import { ConsumerFilters } from './filter/consumer-filters.js';
+import { SlaveReplicator, slaveRefusal } from './ha/slave-replicator.js';
 import type { BrokerConfig } from './config/broker-config.js';
 import type { Failpoints } from './store/failpoints.js';
 import type { FileIO } from './store/file-io.js';
@@ -13,6 +15,7 @@ import type { BrokerContext } from './server/broker-context.js';
 import { BrokerServer } from './server/broker-server.js';
 import { BrokerStats } from './server/broker-stats.js';
 import { LongPoll } from './server/long-poll.js';
+import { TransactionManager } from './transaction/transaction-manager.js';
 
 export interface StartBrokerOptions {
   readonly logger: Logger;
@@ -51,6 +54,8 @@ export const BROKER_VERSION: string = (JSON.parse(
 export async function startBroker(config: BrokerConfig, options: StartBrokerOptions): Promise<Broker> {
   const { logger } = options;
   const sys = config.system;
+  // Before recovery: a filter that cannot load is a config error, found without minutes of store scanning first.
+  const filters = await ConsumerFilters.load(config, logger.child({ component: 'filter' }));
   const store = await MessageStore.open({
     config,
     logger,
@@ -65,16 +70,28 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     stats: new BrokerStats(),
     longPoll: new LongPoll(),
     logger,
+    filters,
     port: sys.serverPort,
     brokerUrl: `meta://${sys.hostName}:${sys.serverPort}`,
     version: BROKER_VERSION,
     configChecksum: config.sourceFile === undefined ? 0 : crc32(readFileSync(config.sourceFile)) >>> 0,
+    putRefusal: sys.slaveId >= 0 ? slaveRefusal(sys.brokerId, sys.slaveId) : null,
+    replication: null,
   };
+  try {
+    // After the store's recovery (a journalled commit is completed into the recovered logs), before serving.
+    ctx.transactions = await TransactionManager.open({ config, store, idWorker: ctx.idWorker, stats: ctx.stats,
+      logger: logger.child({ component: 'tx' }) });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const server = new BrokerServer(ctx);
   let port: number;
   try {
     port = await server.listen();
   } catch (err) {
+    await ctx.transactions?.close();
     await store.close();
     throw err;
   }
@@ -86,6 +103,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     http = await startHttpServer({ ctx, registry: () => registry, logger: logger.child({ component: 'http' }) });
   } catch (err) {
     await server.close(sys.shutdownTimeoutMs);
+    await ctx.transactions?.close();
     await store.close();
     throw err;
   }
@@ -93,14 +111,18 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
   if (config.zookeeper.zkEnable) {
     // After listen: the registered URL must carry the bound port. A broker that cannot register does not start.
     try {
-      registry = await BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl, configChecksum: ctx.configChecksum, logger });
+      registry = await BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl, configChecksum: ctx.configChecksum, logger,
+        ...(sys.slaveId >= 0 ? { slaveId: sys.slaveId } : {}) });
     } catch (err) {
       await http.close();
       await server.close(sys.shutdownTimeoutMs);
+      await ctx.transactions?.close();
       await store.close();
       throw err;
     }
   }
+  // An async slave (system.slaveId >= 0) replicates its master through the registry's ZooKeeper session.
+  const replicator = registry !== undefined && sys.slaveId >= 0 ? SlaveReplicator.start({ ctx, registry, logger }) : undefined;
   logger.info({ port, httpPort: http.port, brokerId: sys.brokerId, dataPath: sys.dataPath, cluster: registry !== undefined,
     flush: sys.unflushThreshold <= 0 ? 'group-commit' : `threshold ${sys.unflushThreshold}/${sys.unflushInterval}ms` },
   'broker started');
@@ -115,6 +137,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     close: () => {
       closing ??= (async () => {
         logger.info('broker shutting down');
+        await replicator?.close();
         if (registry !== undefined) {
           await registry.unregister().catch((err: unknown) => logger.warn({ err }, 'unregistering from ZooKeeper failed'));
           // As MetaQ: give clients time to see the registration go before the socket closes.
@@ -122,6 +145,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
         }
         await http.close();
         await server.close(sys.shutdownTimeoutMs);
+        await ctx.transactions?.close();
         await store.close();
         await registry?.close();
         logger.info('broker stopped');

@@ -5,3 +5,4 @@
 export { startBroker, BROKER_VERSION } from './broker.js';
 export type { Broker, StartBrokerOptions } from './broker.js';
 export type { BrokerConfig, SystemConfig, TopicConfig, ZookeeperConfig, DeletePolicy } from './config/broker-config.js';
+export type { FilterMessage, AcceptFunction } from './filter/filter-message.js';

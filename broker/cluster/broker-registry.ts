@@ -242,7 +242,8 @@ export class BrokerRegistry {
     const path = (k: TopicRegistryKind): string => this.paths.topicBroker(k, r.topic, this.brokerId, slaveId);
     await Promise.all([
       this.ephemeral(path('topics'), String(r.numParts)),
-      r.publish ? this.ephemeral(path('topics-pub'), json) : this.removeOwned(path('topics-pub')),
+      // A slave never offers a topic to producers (MetaQ's did; its producers skipped `-s` nodes).
+      r.publish && slaveId === undefined ? this.ephemeral(path('topics-pub'), json) : this.removeOwned(path('topics-pub')),
       r.subscribe ? this.ephemeral(path('topics-sub'), json) : this.removeOwned(path('topics-sub')),
     ]);
   }

@@ -66,6 +66,14 @@ export interface SystemConfig {
   readonly updateConsumerOffsets: boolean;
   readonly loadMessageStoresInParallel: boolean;
   readonly appClassPath: string;
+  /** Async replication: this broker's slave number (>= 0), or -1 for a master. */
+  readonly slaveId: number;
+  /** The group name a slave fetches with (`meta-slave-group_<slaveId>` by default). */
+  readonly slaveGroup: string;
+  /** Longest pause of a slave's fetch loop at the end of a partition when the master answers 404 at once. */
+  readonly slaveMaxDelayInMills: number;
+  /** A slave takes the master's topic sections when the master's config checksum changes. */
+  readonly autoSyncMasterConfig: boolean;
   // ---- ours ----
   /** Largest accepted message DATA (attribute + payload); default `maxTransferSize - 20` so it can be fetched. */
   readonly maxMessageSize: number;

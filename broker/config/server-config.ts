@@ -203,6 +203,7 @@ function resolveSystem(section: RawSection | undefined, cwd: string): SystemConf
     updateConsumerOffsets: r.bool('updateConsumerOffsets'),
     loadMessageStoresInParallel: r.bool('loadMessageStoresInParallel'),
     appClassPath: r.string('appClassPath'),
+    ...slaveSettings(r),
     maxMessageSize: r.int('maxMessageSize', maxTransferSize - 20),
     maxLineBytes: r.int('maxLineBytes'),
     longPollTimeoutMs: r.int('longPollTimeoutMs'),
@@ -212,6 +213,13 @@ function resolveSystem(section: RawSection | undefined, cwd: string): SystemConf
     shutdownTimeoutMs: r.int('shutdownTimeoutMs'),
     bindHost: r.string('bindHost'),
   };
+}
+
+/** MetaQ's metaslave keys (async_slave.properties), here in [system]. */
+function slaveSettings(r: SectionReader): Pick<SystemConfig, 'slaveId' | 'slaveGroup' | 'slaveMaxDelayInMills' | 'autoSyncMasterConfig'> {
+  const slaveId = r.int('slaveId');
+  return { slaveId, slaveGroup: r.string('slaveGroup', `meta-slave-group_${slaveId}`),
+    slaveMaxDelayInMills: r.int('slaveMaxDelayInMills'), autoSyncMasterConfig: r.bool('autoSyncMasterConfig') };
 }
 
 function resolveZookeeper(section: RawSection | undefined): ZookeeperConfig {

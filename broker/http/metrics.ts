@@ -73,6 +73,8 @@ export function createBrokerMetrics(options: BrokerMetricsOptions): BrokerMetric
   simpleGauge('metaq_long_poll_waiting', 'Gets parked at the end of their partition, waiting for data.', () => longPoll.size);
   simpleCounter('metaq_long_poll_waits_total', 'Gets that were parked in a long poll.', () => longPoll.waitsTotal);
   simpleGauge('metaq_uptime_seconds', 'Seconds since the broker started.', () => stats.uptimeSeconds());
+  simpleGauge('metaq_replication_lag_bytes', 'Async slave: bytes its master holds that it has not stored yet (0 on a master).',
+    () => ctx.replication?.lagBytes() ?? 0);
 
   new Gauge({
     name: 'metaq_topic_size_bytes', help: 'Bytes held in the logs of a topic (all partitions).', labelNames: ['topic'], registers,

@@ -67,7 +67,7 @@ function statsLines(ctx: BrokerContext, item: string): string[] {
         `port ${ctx.port}`,
         `uptime ${stats.uptimeSeconds()}`,
         `version ${ctx.version}`,
-        'slave false',
+        `slave ${ctx.config.system.slaveId >= 0}`,
         `curr_connections ${stats.currentConnections}`,
         `threads 1`,
         `cmd_put ${stats.cmdPut}`,

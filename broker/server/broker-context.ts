@@ -4,6 +4,8 @@ import type { IdWorker } from '../store/id-worker.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { BrokerStats } from './broker-stats.js';
 import type { LongPoll } from './long-poll.js';
+import type { ConsumerFilters } from '../filter/consumer-filters.js';
+import type { TransactionManager } from '../transaction/transaction-manager.js';
 
 /** What the request handlers share: one per broker. */
 export interface BrokerContext {
@@ -21,4 +23,20 @@ export interface BrokerContext {
   readonly version: string;
   /** CRC32 of the server.ini the broker started with (0 on embedded defaults); async slaves compare it. */
   readonly configChecksum: number;
+  /** Server-side consumer filters (`group.<name>=<module>`); absent: none. */
+  readonly filters?: ConsumerFilters;
+  /** Local and XA transactions (the `transaction` command, puts with a transaction key); absent: refused. */
+  transactions?: TransactionManager;
+  /** Why puts are refused (403), e.g. this broker is an async slave; null when puts are accepted. */
+  putRefusal: string | null;
+  /** An async slave's replication state (stats `replication`, the lag gauge); null on a master. */
+  replication: ReplicationStatus | null;
+}
+
+/** What an async slave reports about its replication. */
+export interface ReplicationStatus {
+  /** Bytes the master holds that this slave has not stored yet (as of the last look at the master's offsets). */
+  lagBytes(): number;
+  /** `stats replication` lines: `<key> <value>`. */
+  statsLines(): string[];
 }

@@ -249,6 +249,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     for (const cancel of [...this.cancellers]) cancel();
+    this.ctx.transactions?.ownerClosed(this);
     this.owner.connectionClosed(this);
   }
 }

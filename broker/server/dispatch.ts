@@ -4,6 +4,7 @@ import type { Connection } from './connection.js';
 import { putFailure } from './connection.js';
 import { handleGet, handleOffset } from './fetch-handler.js';
 import { handlePut } from './put-handler.js';
+import { handleTransaction } from '../transaction/tx-handler.js';
 
 /**
  * Routes one decoded request to its handler. Every request except `quit` is answered exactly once (the
@@ -22,6 +23,14 @@ export function dispatchRequest(conn: Connection, req: Exclude<Request, { type: 
         handleOffset(conn, req);
         return;
       case 'stats':
+        if (req.item === 'replication') {
+          // An async slave's replication state (broker/ha); a master has none.
+          const lines = conn.ctx.replication?.statsLines() ?? ['slave false'];
+          conn.replyResult(200, req.opaque, `STATS\r\n${lines.map((l) => `${l}\r\n`).join('')}END\r\n`);
+          return;
+        }
+        handleAdmin(conn, req);
+        return;
       case 'version':
         handleAdmin(conn, req);
         return;
@@ -35,8 +44,7 @@ export function dispatchRequest(conn: Connection, req: Exclude<Request, { type: 
           'sync is accepted only by a slave broker in sync replication, and this broker is not one'));
         return;
       case 'transaction':
-        conn.replyResult(500, req.opaque, `transactions are not enabled on this broker (${req.transactionType} ` +
-          `${req.transactionKey})`);
+        handleTransaction(conn, req);
         return;
     }
   } catch (err) {

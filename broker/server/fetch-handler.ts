@@ -4,6 +4,7 @@ import {
 import type { GetRequest, OffsetRequest } from '../../sdk/protocol/commands.js';
 import { MAX_OFFSET } from '../../sdk/protocol/commands.js';
 import { RECORD_HEADER_SIZE } from '../../sdk/protocol/record.js';
+import { serveFiltered } from '../filter/filtered-get.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { BrokerContext } from './broker-context.js';
 
@@ -90,6 +91,8 @@ function serveGet(conn: GetReplier, req: GetRequest, log: PartitionLog, mayWait:
     return;
   }
   const size = Math.min(req.maxSize, ctx.config.system.maxTransferSize);
+  const filter = ctx.filters?.find(req.topic, req.group);
+  if (filter !== undefined) return serveFiltered(conn, req, log, size, filter);
   log.read(req.offset, size).then(
     (data) => {
       if (data.length === 0) {

@@ -7,6 +7,7 @@ import type { BrokerContext } from './broker-context.js';
 import type { Connection } from './connection.js';
 import { putFailure } from './connection.js';
 import { writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
+import { handleTxPut } from '../transaction/tx-handler.js';
 
 /** Scratch space for one reply body: `<msgId> <partition> <offset>` is at most 20 + 1 + 11 + 1 + 16 bytes. */
 const body = Buffer.allocUnsafe(64);
@@ -36,6 +37,7 @@ export function appendPut(ctx: BrokerContext, topic: string, partition: number, 
   const o = outcome;
   o.log = null;
   o.partition = partition;
+  if (ctx.putRefusal !== null) return failed(ctx, ctx.putRefusal);
   let log: PartitionLog;
   try {
     if (partition === -1) {
@@ -77,16 +79,15 @@ function failed(ctx: BrokerContext, detail: string): PutOutcome {
 export function handlePut(conn: Connection, req: PutRequest): void {
   const ctx = conn.ctx;
   if (req.transactionKey !== null) {
-    ctx.stats.cmdPut++;
-    ctx.stats.putFailed++;
-    conn.replyResult(500, req.opaque, putFailure(ctx, req.topic, req.partition, 'transactions are not enabled on this broker'));
+    handleTxPut(conn, req);
     return;
   }
   // Bodies above maxMessageSize never get here: the decoder skips them and yields an `oversized` request.
   const o = appendPut(ctx, req.topic, req.partition, req.flag, req.body, req.checksum);
   const log = o.log;
   if (log === null) {
-    conn.replyResult(500, req.opaque, putFailure(ctx, req.topic, o.partition, o.error));
+    // 403 as MetaQ's refusals of a closed partition or a broker in recover mode: this broker takes no puts.
+    conn.replyResult(ctx.putRefusal === null ? 500 : 403, req.opaque, putFailure(ctx, req.topic, o.partition, o.error));
     return;
   }
 

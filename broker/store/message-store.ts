@@ -59,7 +59,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const TOPIC_CACHE_LIMIT = 10_000;
 
 export class MessageStore {
-  private readonly config: BrokerConfig;
+  private config: BrokerConfig;
   private readonly logger: Logger;
   private readonly io: FileIO;
   private readonly now: () => number;
@@ -130,9 +130,10 @@ export class MessageStore {
 
   /**
    * The partition's log, created lazily (its directory and first segment are made by the first flush, so no await).
-   * Throws UnknownTopicError, WrongPartitionError, ShuttingDownError.
+   * Throws UnknownTopicError, WrongPartitionError, ShuttingDownError. A new log starts at `startIfCreate` (an
+   * async slave passes its master's first offset so that offsets stay identical).
    */
-  getOrCreate(topic: string, partition: number): PartitionLog {
+  getOrCreate(topic: string, partition: number, startIfCreate = 0): PartitionLog {
     const existing = this.logs.get(topic)?.[partition];
     if (existing !== undefined) return existing;
     const problem = topicNameProblem(topic);
@@ -144,8 +145,17 @@ export class MessageStore {
     }
     if (this.closed) throw new ShuttingDownError('message store');
     const dir = joinPath(tc.dataPath, partitionDirName(topic, partition));
-    return this.add(new PartitionLog({ topic, partition, dir, config: tc },
+    return this.add(new PartitionLog({ topic, partition, dir, config: tc, startOffset: startIfCreate },
       { ...this.deps, disk: this.watermark.stateFor(tc.dataPath) }));
+  }
+
+  /**
+   * New topic sections (an async slave taking its master's): they apply to partitions created from now on;
+   * existing partitions keep their settings until a restart.
+   */
+  useTopics(config: BrokerConfig): void {
+    this.config = config;
+    this.topicCache.clear();
   }
 
   get(topic: string, partition: number): PartitionLog | undefined {

@@ -51,6 +51,8 @@ export interface PartitionLogInit {
   readonly config: TopicConfig;
   /** Absent for a partition created by a put: its directory and first segment are made by the first flush. */
   readonly recovered?: PartitionRecovery;
+  /** Offset of the first segment of a new partition (an async slave starts at its master's first offset). Default 0. */
+  readonly startOffset?: number;
 }
 
 /** A segment detached from the log by retention. */
@@ -107,7 +109,7 @@ export class PartitionLog implements FlushTarget {
     this.dirReady = rec !== undefined;
     this.segs = (rec?.segments ?? []).map((s) => new Segment(s.start, s.path, s.size, true));
     if (this.segs.length === 0) {
-      const start = rec?.emptyStart ?? 0;
+      const start = rec?.emptyStart ?? init.startOffset ?? 0;
       this.segs.push(new Segment(start, joinPath(this.dir, segmentFileName(start)), 0, false));
     }
     const last = this.segs[this.segs.length - 1]!;
@@ -177,6 +179,18 @@ export class PartitionLog implements FlushTarget {
     this.appended++;
     if (!this.queued) { this.queued = true; this.deps.flusher.mark(this); }
     return offset;
+  }
+
+  /**
+   * Moves the start of a log that never held a byte (nothing appended, no file made) to `start`: an async slave
+   * whose partition was created empty (by a get) before it learnt its master's first offset. False if not empty.
+   */
+  rebaseEmpty(start: number): boolean {
+    const seg = this.segs[0]!;
+    if (this.segs.length !== 1 || seg.created || this.end !== seg.start || this.chunks.length > 0 || this.inFlight) return false;
+    this.segs[0] = new Segment(start, joinPath(this.dir, segmentFileName(start)), 0, false);
+    this.end = this.written = this.durable = start;
+    return true;
   }
 
   /** `cb(null)` once every record appended before this call is stored per the flush policy; `cb(err)` if not. */

@@ -41,8 +41,11 @@ export interface BrokerRouter {
   partitionsForPublish(topic: string): Promise<readonly Partition[]>;
   /** The partitions that hold the topic's messages, sorted as above. Throws UnknownTopicError. */
   partitionsForSubscribe(topic: string): Promise<readonly Partition[]>;
-  /** The link to the broker with this id. Throws ConnectionError (retriable) when the broker is not known. */
-  link(brokerId: number): Link;
+  /**
+   * The link to the broker with this id. Throws ConnectionError (retriable) when the broker is not known. With
+   * `forRead` (gets, offsets, stats), a broker whose master is gone is reached through an async slave if it has one.
+   */
+  link(brokerId: number, forRead?: boolean): Link;
   /** Ids and links of every known broker. */
   links(): ReadonlyMap<number, Link>;
   /** Closes every link. */

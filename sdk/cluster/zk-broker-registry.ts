@@ -5,14 +5,16 @@ import { FirstRead } from './zk-first-read.js';
 
 interface BrokerEntry {
   master: string | undefined;
+  /** Async slaves' URLs, by slave number. */
+  slaves: string[];
   readonly watch: ZkWatch;
+  readonly slavesWatch: ZkWatch;
 }
 
 /**
  * The master URL of every broker id, as the brokers registered them: the children of `<root>/brokers/ids` and
  * the data of each `<id>/master`, both watched. `onChange` runs after every change of a master URL (a broker
- * came, went, or moved). Slaves are not tracked: producers only talk to masters, and consumers read the brokers of
- * their partitions from the topic registrations.
+ * came, went, or moved) or of the async slaves (`<id>/slave<n>`), which consumers read from while a master is gone.
  *
  * @example
  * ```ts
@@ -44,6 +46,11 @@ export class ZkBrokerRegistry {
     return this.brokers.get(brokerId)?.master;
   }
 
+  /** The URL of an async slave of `brokerId` (the lowest slave number), undefined when none is registered. */
+  slaveUrl(brokerId: number): string | undefined {
+    return this.brokers.get(brokerId)?.slaves[0];
+  }
+
   /** Every broker id with a registered master, and its URL. */
   masters(): Map<number, string> {
     const out = new Map<number, string>();
@@ -54,7 +61,7 @@ export class ZkBrokerRegistry {
   close(err: Error): void {
     this.closed = true;
     this.idsWatch?.cancel();
-    for (const b of this.brokers.values()) b.watch.cancel();
+    for (const b of this.brokers.values()) { b.watch.cancel(); b.slavesWatch.cancel(); }
     this.brokers.clear();
     this.first.abort(err);
   }
@@ -69,6 +76,7 @@ export class ZkBrokerRegistry {
     for (const [id, b] of this.brokers) {
       if (ids.has(id)) continue;
       b.watch.cancel();
+      b.slavesWatch.cancel();
       this.brokers.delete(id);
       this.first.done(`master ${id}`);
       changed ||= b.master !== undefined;
@@ -78,13 +86,26 @@ export class ZkBrokerRegistry {
       this.first.expect(`master ${id}`);
       const entry: BrokerEntry = {
         master: undefined,
+        slaves: [],
         watch: this.zk.watchData(this.paths.brokerMaster(id), (node) => this.onMaster(id, entry, node?.data.toString('utf8'))),
+        slavesWatch: this.zk.watchChildren(this.paths.brokerIdDir(id), (children) => { void this.onSlaves(id, entry, children ?? []); }),
       };
       this.brokers.set(id, entry);
     }
     this.first.done('ids');
     this.first.settleIfComplete();
     if (changed) this.onChange();
+  }
+
+  private async onSlaves(id: number, entry: BrokerEntry, children: string[]): Promise<void> {
+    const names = children.filter((c) => /^slave\d+$/.test(c)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+    const nodes = await Promise.all(names.map((n) => this.zk.getData(`${this.paths.brokerIdDir(id)}/${n}`).catch(() => undefined)));
+    if (this.closed || this.brokers.get(id) !== entry) return;
+    const slaves = nodes.map((n) => n?.data.toString('utf8').trim() ?? '').filter((u) => u !== '');
+    if (slaves.join(' ') === entry.slaves.join(' ')) return;
+    this.logger.info({ brokerId: id, slaves }, 'broker slaves changed in ZooKeeper');
+    entry.slaves = slaves;
+    this.onChange();
   }
 
   private onMaster(id: number, entry: BrokerEntry, url: string | undefined): void {

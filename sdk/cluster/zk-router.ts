@@ -4,7 +4,9 @@
  *
  * - Brokers: `brokers/ids/<id>/master` gives each broker id's master URL. A link is made on first use, replaced
  *   when the URL changes, and retired when the master goes away (no new requests; closed once its requests were
- *   answered, or after the request timeout: what is still pending then fails with a retriable error).
+ *   answered, or after the request timeout: what is still pending then fails with a retriable error). Reads of a
+ *   broker whose master is gone go to its async slave (`brokers/ids/<id>/slave<n>`, same logs and offsets) until
+ *   the master is back.
  * - Publish: the `-m` children of `brokers/topics-pub/<topic>` whose master is registered, partitions
  *   `(brokerId, 0..numParts-1)` sorted numerically (MetaQ's ProducerZooKeeper).
  * - Subscribe: masters and slaves of `brokers/topics-sub/<topic>` (same broker id, so the union), sorted the same way.
@@ -63,6 +65,8 @@ export class ZkRouter implements BrokerRouter {
   private readonly registry: ZkBrokerRegistry;
   private readonly views = { 'topics-pub': new Map<string, TopicView>(), 'topics-sub': new Map<string, TopicView>() };
   private readonly live = new Map<number, BrokerLink>();
+  /** Links to async slaves, for reads of brokers whose master is gone. */
+  private readonly slaveLive = new Map<number, BrokerLink>();
   private readonly retiring = new Set<BrokerLink>();
   private version = 0;
   private closing: Promise<void> | undefined;
@@ -96,16 +100,32 @@ export class ZkRouter implements BrokerRouter {
     return this.partitions('topics-sub', topic);
   }
 
-  link(brokerId: number): Link {
+  link(brokerId: number, forRead = false): Link {
     const link = this.live.get(brokerId);
     if (link !== undefined) return link;
     if (this.closing !== undefined) throw new ShuttingDownError('the cluster router');
     const url = this.registry.masterUrl(brokerId);
+    if (url === undefined && forRead) {
+      const slave = this.slaveLink(brokerId);
+      if (slave !== undefined) return slave;
+    }
     if (url === undefined) {
       throw new ConnectionError(`broker ${brokerId} has no master registered in ZooKeeper (${this.o.paths.brokerMaster(brokerId)})`);
     }
     const made = new BrokerLink(parseBrokerUrl(url), this.o.linkOptions);
     this.live.set(brokerId, made);
+    return made;
+  }
+
+  /** A link to an async slave of `brokerId` (made now where missing); undefined when none is registered. */
+  private slaveLink(brokerId: number): BrokerLink | undefined {
+    const existing = this.slaveLive.get(brokerId);
+    if (existing !== undefined) return existing;
+    const url = this.registry.slaveUrl(brokerId);
+    if (url === undefined) return undefined;
+    this.o.logger.info({ brokerId, slave: url }, 'master gone: reading from its async slave');
+    const made = new BrokerLink(parseBrokerUrl(url), this.o.linkOptions);
+    this.slaveLive.set(brokerId, made);
     return made;
   }
 
@@ -126,8 +146,9 @@ export class ZkRouter implements BrokerRouter {
         for (const v of byTopic.values()) v.regs.close(err);
         byTopic.clear();
       }
-      const links = [...this.live.values(), ...this.retiring];
+      const links = [...this.live.values(), ...this.slaveLive.values(), ...this.retiring];
       this.live.clear();
+      this.slaveLive.clear();
       this.retiring.clear();
       await Promise.all(links.map((l) => l.close()));
       await this.o.zk.close();
@@ -176,6 +197,12 @@ export class ZkRouter implements BrokerRouter {
       const url = this.registry.masterUrl(id);
       if (url !== undefined && url === link.url) continue;
       this.live.delete(id);
+      this.retire(link);
+    }
+    // A slave link serves only while its broker has no master and the slave is still registered.
+    for (const [id, link] of this.slaveLive) {
+      if (this.registry.masterUrl(id) === undefined && this.registry.slaveUrl(id) === link.url) continue;
+      this.slaveLive.delete(id);
       this.retire(link);
     }
     // Publish lists include only brokers with a registered master.

@@ -125,7 +125,7 @@ export async function fetchOnce<V = Buffer>(ctx: ClientContext, topic: string, p
 
 function get(ctx: ClientContext, topic: string, p: Partition, offset: number, maxSize: number, timeoutMs: number):
 Promise<Response> {
-  return ctx.router.link(p.brokerId).request(
+  return ctx.router.link(p.brokerId, true).request(
     (opaque) => encodeGet({ topic, group: BROWSER_GROUP, partition: p.partition, offset, maxSize, opaque }), timeoutMs);
 }
 

@@ -264,7 +264,7 @@ export class PartitionFetcher<V> implements DeliverySource {
     const maxSize = this.fetchSize;
     let res: Response;
     try {
-      res = await ctx.router.link(this.partition.brokerId).request((opaque) => encodeGet({
+      res = await ctx.router.link(this.partition.brokerId, true).request((opaque) => encodeGet({
         topic, group: options.group, partition: this.partition.partition, offset, maxSize, opaque,
       }), options.fetchTimeoutMs);
     } catch (err) {
@@ -285,7 +285,7 @@ export class PartitionFetcher<V> implements DeliverySource {
         return this.later(true);
       case 301: {
         const to = replyOffset(301, res.body);
-        ctx.logger.info({ partition: this.name, from: offset, to }, 'broker moved the fetch offset');
+        ctx.logger.debug({ partition: this.name, from: offset, to }, 'broker moved the fetch offset');
         this.processed?.merge(this.runStart, this.tracker.watermark);
         this.runStart = to;
         this.offset = to;

@@ -101,7 +101,7 @@ async function offsetRanges(ctx: ClientContext, topic: string, partitions: reado
   const out = new Map<string, OffsetRange>();
   const brokers = [...new Set(partitions.map((p) => p.brokerId))];
   await Promise.all(brokers.map(async (brokerId) => {
-    const r = await ctx.router.link(brokerId).request((opaque) => encodeStats({ item: 'offsets', opaque }),
+    const r = await ctx.router.link(brokerId, true).request((opaque) => encodeStats({ item: 'offsets', opaque }),
       timeoutMs ?? ctx.options.requestTimeoutMs);
     if (r.type !== 'result' || r.code !== 200) {
       throw new BrokerError(r.type === 'result' ? r.code : 500,

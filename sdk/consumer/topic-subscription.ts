@@ -355,7 +355,7 @@ export class TopicSubscription<V> implements FetcherHost<V> {
     const o = this.options;
     for (let attempt = 1; ; attempt++) {
       try {
-        const r = await this.ctx.router.link(p.brokerId).request((opaque) => encodeOffset({
+        const r = await this.ctx.router.link(p.brokerId, true).request((opaque) => encodeOffset({
           topic: this.topic, group: o.group, partition: p.partition, offset, opaque,
         }), o.fetchTimeoutMs);
         if (r.type !== 'result' || r.code !== 200) throw new BrokerError(r.type === 'result' ? r.code : 0, r.body.toString('utf8'));

@@ -1,7 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import type { Response, ResultResponse } from '../../sdk/protocol/commands.js';
-import { encodeGet, encodeOffset, encodePut, encodeStats, encodeVersion } from '../../sdk/protocol/encode.js';
+import {
+  encodeGet, encodeOffset, encodePut, encodeStats, encodeTransaction, encodeVersion, type TransactionFrame,
+} from '../../sdk/protocol/encode.js';
 import { crc32Masked } from '../../sdk/protocol/record.js';
 import { ResponseDecoder } from '../../sdk/protocol/response-decoder.js';
 
@@ -84,14 +86,32 @@ export class RawClient {
     });
   }
 
-  async put(topic: string, partition: number, body: Buffer | string, options: { flag?: number; checksum?: number } = {}):
-  Promise<ResultResponse> {
+  async put(topic: string, partition: number, body: Buffer | string,
+    options: { flag?: number; checksum?: number; txKey?: string } = {}): Promise<ResultResponse> {
     const data = typeof body === 'string' ? Buffer.from(body) : body;
     const opaque = this.nextOpaque();
     const r = await this.request(encodePut({
       topic, partition, flag: options.flag ?? 0, checksum: options.checksum ?? crc32Masked(data), opaque, body: data,
+      transactionKey: options.txKey ?? null,
     }), opaque);
     if (r.type !== 'result') throw new Error(`put answered ${r.type}`);
+    return r;
+  }
+
+  /**
+   * Sends a `transaction` frame and waits for its result; END gets no reply (as in MetaQ), so it resolves with null
+   * once written.
+   */
+  async transaction(frame: Omit<TransactionFrame, 'opaque' | 'sessionId'> & { sessionId?: string }):
+  Promise<ResultResponse | null> {
+    const opaque = this.nextOpaque();
+    const bytes = encodeTransaction({ sessionId: 'raw-client', ...frame, opaque });
+    if (frame.transactionType === 'END') {
+      this.socket.write(bytes);
+      return null;
+    }
+    const r = await this.request(bytes, opaque);
+    if (r.type !== 'result') throw new Error(`transaction answered ${r.type}`);
     return r;
   }
 
