@@ -28,6 +28,9 @@ import { foldRecords } from './tx-replay.js';
 import type { TxPut, TxRecord } from './tx-records.js';
 import { XaCodes, XaError } from './xa-error.js';
 
+/** The transaction journal's directory under `dataLogPath` (MetaQ's `transactions/`). */
+export const TX_JOURNAL_DIR = 'transactions';
+
 export interface TransactionManagerOptions {
   readonly config: BrokerConfig;
   readonly store: MessageStore;
@@ -75,7 +78,7 @@ export class TransactionManager {
   static async open(options: TransactionManagerOptions): Promise<TransactionManager> {
     const sys = options.config.system;
     const { journal, replay } = await TxJournal.open({
-      dir: joinPath(sys.dataLogPath, 'transactions'), logger: options.logger,
+      dir: joinPath(sys.dataLogPath, TX_JOURNAL_DIR), logger: options.logger,
       maxRecordBytes: sys.maxMessageSize + 64 * 1024,
       ...(options.maxJournalFileSize === undefined ? {} : { maxFileSize: options.maxJournalFileSize }),
     });

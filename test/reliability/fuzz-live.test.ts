@@ -19,6 +19,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parsePartitionDirName } from '../../broker/store/segment-files.js';
+import { TX_JOURNAL_DIR } from '../../broker/transaction/transaction-manager.js';
 import { verifyDataDir } from '../../broker/store/verify.js';
 import { encodePut } from '../../sdk/protocol/encode.js';
 import { parsePutResult } from '../../sdk/protocol/message-id.js';
@@ -165,7 +166,7 @@ describe('reliability/T7 live protocol fuzz', () => {
     await broker.stop();
     const outside = (await readdir(dir.path)).filter((n) => n !== 'data');
     const strays = (await readdir(dataDir, { withFileTypes: true }))
-      .filter((e) => e.isDirectory() && parsePartitionDirName(e.name) === undefined).map((e) => e.name);
+      .filter((e) => e.isDirectory() && e.name !== TX_JOURNAL_DIR && parsePartitionDirName(e.name) === undefined).map((e) => e.name);
     assert.deepEqual({ outside, strays }, { outside: [], strays: [] },
       `put answers: ${outcomes.join(', ')}; entries outside the data dir, or directories inside it that are not partitions`);
   });
