@@ -43,6 +43,7 @@ export const ErrorCodes = {
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
   COORDINATION: 'COORDINATION_ERROR',
   FENCED: 'FENCED',
+  TRANSACTION: 'TRANSACTION_ERROR',
 } as const;
 /**
  * One of the values of {@link ErrorCodes}: the type of {@link MetaqError.code}.
@@ -453,4 +454,35 @@ export class FencedError extends MetaqError {
   constructor(readonly group: string, readonly topic: string, readonly partition: string, detail: string) {
     super(ErrorCodes.FENCED, `offset commit of group ${group} for ${topic} ${partition} refused: ${detail}`);
   }
+}
+
+/**
+ * Thrown when a transaction command fails: the broker refused it (`xaCode` is then the JTA XAException code it sent,
+ * e.g. -4 XAER_NOTA for an unknown transaction, -6 XAER_PROTO for a command out of order, 106 XA_RBTIMEOUT for a
+ * transaction the broker rolled back on timeout, 8 XA_HEURHAZ for a commit completed only at the broker's next
+ * start), or the transaction was used wrongly (committed twice, a send after completion: `xaCode` null). When
+ * `outcomeUnknown`, the commit (or rollback) was sent but no answer came: whether it happened is unknown, and for an
+ * XA branch `recover()` tells. Retriable only when the outcome is unknown.
+ *
+ * @example
+ * ```ts
+ * try { await tx.commit(); }
+ * catch (e) {
+ *   if (e instanceof TransactionError && e.outcomeUnknown) reconcileLater(tx.key);
+ *   else if (e instanceof TransactionError && e.xaCode === 106) log.warn('rolled back by the broker on timeout');
+ * }
+ * ```
+ */
+export class TransactionError extends MetaqError {
+  constructor(
+    readonly transactionKey: string,
+    readonly xaCode: number | null,
+    message: string,
+    options: MetaqErrorOptions & { outcomeUnknown?: boolean } = {},
+  ) {
+    super(ErrorCodes.TRANSACTION, message, { retriable: options.outcomeUnknown ?? false, ...options });
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
+  }
+
+  readonly outcomeUnknown: boolean;
 }

@@ -21,7 +21,7 @@ export {
 export {
   BrokerError, ChecksumMismatchError, ConfigError, ConnectionError, CoordinationError, CorruptRecordError, DiskFullError,
   ErrorCodes, FencedError, FsyncFailedError, InvalidArgumentError, MessageTooLargeError, MetaqError, OffsetOutOfRangeError, PartitionClosedError,
-  ProtocolError, ShuttingDownError, StorageError, TimeoutError, UnknownTopicError, UnsupportedCompressionError,
+  ProtocolError, ShuttingDownError, StorageError, TimeoutError, TransactionError, UnknownTopicError, UnsupportedCompressionError,
   WrongPartitionError, type ErrorCode,
 } from './errors.js';
 export {
@@ -34,8 +34,12 @@ export {
 export { murmur2, toPositive } from './codec/murmur2.js';
 export { Producer } from './producer/producer.js';
 export { sendAll, type SendAllOptions } from './producer/send-all.js';
+export { Transaction, type TransactionOptions, type TransactionState } from './producer/transaction.js';
+export { XaCodes } from './producer/transaction-commands.js';
+export { XaResource, type XaResourceOptions, type Xid } from './producer/xa-resource.js';
 export { AsyncProducer, type AsyncProducerStats } from './producer/async-producer.js';
 export { Consumer, type ConsumerStatus, type ListenerSubscription } from './consumer/consumer.js';
+export { manualAck, type PartitionTransaction } from './consumer/manual-ack.js';
 export { BROWSER_GROUP, type FetchOnceOptions, type FetchOnceResult } from './consumer/fetch-once.js';
 export type { BrowseOptions } from './consumer/topic-browser.js';
 export type { CommittedOffset, OffsetStore } from './offsets/offset-store.js';

@@ -22,6 +22,9 @@ import { encodePutFrame } from '../protocol/put-frame.js';
 import { SendQueue, type QueuedSend } from './send-queue.js';
 import { sendAll, type SendAllOptions } from './send-all.js';
 import { TopicCache, type TopicState } from './topic-cache.js';
+import { newSessionId, type TransactionalPut, type TransactionHost } from './transaction-commands.js';
+import { Transaction, type TransactionOptions } from './transaction.js';
+import { XaResource, type XaResourceOptions } from './xa-resource.js';
 
 /** How long `close()` waits for the answers of sends already made, beyond the send timeout. */
 const CLOSE_GRACE_MS = 1000;
@@ -138,6 +141,67 @@ export class Producer<V = Buffer | string> {
   }
 
   /**
+   * A local transaction (MetaQ §5.2). Nothing goes to the broker until its first send; see {@link Transaction}.
+   *
+   * @example
+   * ```ts
+   * const tx = producer.beginTransaction({ timeoutSec: 10 });
+   * await tx.send({ topic: 'orders', value: 'a' });
+   * await tx.commit();
+   * ```
+   */
+  beginTransaction(options: TransactionOptions = {}): Transaction<V> {
+    if (this.closing !== undefined || this.ctx.closing) throw new ShuttingDownError('the producer');
+    const host = this.transactionHost();
+    this.txCounter = this.txCounter >= 0x7fffffff ? 1 : this.txCounter + 1;
+    return new Transaction(host, `TX:${host.sessionId}:${this.txCounter}`, options);
+  }
+
+  /**
+   * Runs `fn` in a local transaction: commits when the promise it returns resolves, rolls back when it rejects (and
+   * rethrows). Resolves with what `fn` resolved with, once committed.
+   *
+   * @example
+   * ```ts
+   * await producer.transaction(async (tx) => {
+   *   await tx.send({ topic: 'orders', value: 'a' });
+   *   await tx.send({ topic: 'orders', value: 'b' });
+   * });
+   * ```
+   */
+  async transaction<T>(fn: (tx: Transaction<V>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const tx = this.beginTransaction(options);
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (e) {
+      if (tx.state === 'open' || tx.state === 'failed') {
+        await tx.rollback().catch((err: unknown) => this.ctx.logger.warn({ err, tx: tx.key }, 'rollback failed'));
+      }
+      throw e;
+    }
+    if (tx.state === 'open') await tx.commit();
+    return result;
+  }
+
+  /**
+   * An XA resource (JTA's XAResource) whose branches put this producer's records; see {@link XaResource}.
+   *
+   * @example
+   * ```ts
+   * const xa = producer.xaResource({ uniqueQualifier: 'orders-service-1' });
+   * await xa.start(xid);
+   * await xa.send({ topic: 'orders', value: 'a' });
+   * await xa.end(xid);
+   * if (await xa.prepare(xid) === XaCodes.XA_OK) await xa.commit(xid, false);
+   * ```
+   */
+  xaResource(options: XaResourceOptions = {}): XaResource<V> {
+    if (this.closing !== undefined || this.ctx.closing) throw new ShuttingDownError('the producer');
+    return new XaResource(this.transactionHost(), options);
+  }
+
+  /**
    * Stops accepting sends (they fail with ShuttingDownError), waits for the answers of the sends already made (at
    * most the send timeout plus a second), then fails what is still queued.
    *
@@ -163,6 +227,53 @@ export class Producer<V = Buffer | string> {
       this.unregister();
     })();
     return this.closing;
+  }
+
+  private txHost: TransactionHost<V> | undefined;
+  private txCounter = 0;
+
+  /** What transactions need of this producer; its session id is made on first use. */
+  private transactionHost(): TransactionHost<V> {
+    const router = this.ctx.router;
+    this.txHost ??= {
+      encodeForTransaction: (record, brokerId) => this.encodeForTransaction(record, brokerId),
+      link: (id) => router.link(id),
+      brokerIds: () => [...router.links().keys()].sort((a, b) => a - b),
+      requestTimeoutMs: this.ctx.options.requestTimeoutMs,
+      sessionId: newSessionId(),
+    };
+    return this.txHost;
+  }
+
+  /** A record of a transaction encoded as `send` would; without a partition, one of `brokerId`'s if given. */
+  private async encodeForTransaction(record: ProducerRecord<V>, brokerId: number | undefined): Promise<TransactionalPut> {
+    if (this.closing !== undefined || this.ctx.closing) throw new ShuttingDownError('the producer');
+    const topic = this.topics.get(record.topic);
+    if (record.value === undefined || record.value === null) {
+      throw new InvalidArgumentError(`a record of topic ${record.topic} has no value`);
+    }
+    if (record.attribute !== undefined && typeof record.attribute !== 'string') {
+      throw new InvalidArgumentError(`the attribute of a record of topic ${record.topic} must be a string`);
+    }
+    const payload = this.serialize(record.value);
+    const partitions = topic.partitions ?? await this.topics.load(topic);
+    let partition: Partition;
+    if (record.partition === undefined && brokerId !== undefined) {
+      const own = partitions.filter((p) => p.brokerId === brokerId);
+      if (own.length === 0) {
+        throw new InvalidArgumentError(`topic ${topic.name} has no partition on broker ${brokerId}, the broker of the transaction`);
+      }
+      partition = this.selector.select(topic.name, own, record);
+    } else {
+      partition = this.choose(topic, record);
+      // A partition number names a partition of the transaction's broker.
+      if (typeof record.partition === 'number' && brokerId !== undefined) partition = { brokerId, partition: partition.partition };
+    }
+    const compression = record.compression ?? this.compression;
+    const compressed = compression === CompressionTypes.None ? payload : await compressPayload(compression, payload);
+    const data = encodePayload(compressed, record.attribute ?? null, flagWithCompression(0, compression));
+    if (data.data.length > this.maxMessageSize) throw new MessageTooLargeError(data.data.length, this.maxMessageSize);
+    return { topic: topic.name, partition, flag: data.flag, data: data.data, timeoutMs: this.timeoutMs };
   }
 
   /** The partition of a record: its own, else the selector's pick among the topic's partitions. */
