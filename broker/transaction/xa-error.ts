@@ -3,22 +3,9 @@
  * which MetaQ's client rebuilds an XAException with that error code.
  */
 import { ErrorCodes, MetaqError } from '../../sdk/errors.js';
+import type { XaCode } from '../../sdk/protocol/xa-codes.js';
 
-/** javax.transaction.xa.XAException error codes (and the XAResource votes). */
-export const XaCodes = {
-  XA_OK: 0,
-  XA_RDONLY: 3,
-  XA_HEURHAZ: 8,
-  XA_RBROLLBACK: 100,
-  XA_RBOTHER: 104,
-  XA_RBTIMEOUT: 106,
-  XAER_RMERR: -3,
-  XAER_NOTA: -4,
-  XAER_INVAL: -5,
-  XAER_PROTO: -6,
-  XAER_RMFAIL: -7,
-} as const;
-export type XaCode = (typeof XaCodes)[keyof typeof XaCodes];
+export { XaCodes, type XaCode } from '../../sdk/protocol/xa-codes.js';
 
 /**
  * Thrown by the transaction manager when a transaction command cannot be done in the transaction's state, names

@@ -14,19 +14,7 @@ import { parsePutResult } from '../protocol/message-id.js';
 import { crc32Masked } from '../protocol/record.js';
 import { putError } from './put-errors.js';
 
-/** javax.transaction.xa.XAException codes and XAResource votes, as the broker sends them. */
-export const XaCodes = {
-  XA_OK: 0,
-  XA_RDONLY: 3,
-  XA_HEURHAZ: 8,
-  XA_RBROLLBACK: 100,
-  XA_RBTIMEOUT: 106,
-  XAER_RMERR: -3,
-  XAER_NOTA: -4,
-  XAER_INVAL: -5,
-  XAER_PROTO: -6,
-  XAER_RMFAIL: -7,
-} as const;
+export { XaCodes } from '../protocol/xa-codes.js';
 
 /** A record of a transaction, encoded and placed: what the producer hands to a transaction to put. */
 export interface TransactionalPut {
