@@ -475,7 +475,8 @@ export class FencedError extends MetaqError {
  */
 export class TransactionError extends MetaqError {
   constructor(
-    readonly transactionKey: string,
+    /** null for RECOVER, which names no transaction. */
+    readonly transactionKey: string | null,
     readonly xaCode: number | null,
     message: string,
     options: MetaqErrorOptions & { outcomeUnknown?: boolean } = {},

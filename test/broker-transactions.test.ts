@@ -160,6 +160,9 @@ describe('broker transactions over the wire', () => {
     assert.equal(await ok(c.transaction({ transactionKey: k, transactionType: 'PREPARE' })), '0');
     assert.deepEqual((await ok(c.transaction({ transactionKey: k, transactionType: 'RECOVER', uniqueQualifier: 'uq2' })))
       .split('\r\n'), [k]);
+    // MetaQ's client sends RECOVER without a transaction: the key `null`.
+    assert.deepEqual((await ok(c.transaction({ transactionKey: null, transactionType: 'RECOVER', uniqueQualifier: 'uq2' })))
+      .split('\r\n'), [k]);
     assert.deepEqual(await readAll(c, topic, 0), []);
     await ok(c.transaction({ transactionKey: k, transactionType: 'COMMIT_TWO_PHASE' }));
     assert.deepEqual((await readAll(c, topic, 0)).map((m) => m.payload.toString()), ['m1']);

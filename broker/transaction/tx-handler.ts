@@ -26,6 +26,11 @@ export function handleTransaction(conn: Connection, req: TransactionRequest): vo
     return;
   }
   const key = req.transactionKey;
+  if (key === null) {
+    // Only RECOVER comes without a transaction (the decoder refuses a null key for anything else).
+    conn.replyResult(200, req.opaque, tm.recover(req.uniqueQualifier).join('\r\n'));
+    return;
+  }
   let work: Promise<string>;
   try {
     switch (req.transactionType) {

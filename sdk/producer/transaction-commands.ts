@@ -62,7 +62,7 @@ export interface CommandOptions {
 }
 
 /** Sends one `transaction` command and resolves with the body of its `200` answer. */
-export async function transactionCommand(host: CommandHost, link: Link, key: string, type: TransactionType,
+export async function transactionCommand(host: CommandHost, link: Link, key: string | null, type: TransactionType,
   options: CommandOptions = {}): Promise<string> {
   let reply: Response;
   try {
@@ -103,7 +103,7 @@ export async function transactionalPut(link: Link, put: TransactionalPut, key: s
   throw putError(reply.type === 'result' ? reply.code : 500, body, topic, partition.partition);
 }
 
-function brokerRefusal(key: string, what: string, code: number, body: string): MetaqError {
+function brokerRefusal(key: string | null, what: string, code: number, body: string): MetaqError {
   const m = XA_BODY.exec(body);
   if (m !== null) return new TransactionError(key, Number(m[1]), `${what} of ${key} failed: ${m[2]} (XA code ${m[1]})`);
   return new TransactionError(key, null, `${what} of ${key} failed: broker answered ${code}: ${body}`);

@@ -201,8 +201,8 @@ export class XaResource<V = Buffer | string> {
   async recover(): Promise<Xid[]> {
     const out: Xid[] = [];
     for (const id of this.host.brokerIds()) {
-      // The broker lists by qualifier and ignores the key, but its frame needs a well-formed one.
-      const body = await transactionCommand(this.host, this.host.link(id), this.keyOf(NO_XID), 'RECOVER',
+      // No transaction key (`null` on the wire), as MetaQ's client sends it: the broker lists by qualifier.
+      const body = await transactionCommand(this.host, this.host.link(id), null, 'RECOVER',
         { uniqueQualifier: this.uniqueQualifier });
       for (const line of body.split('\r\n')) {
         if (line === '') continue;

@@ -87,7 +87,8 @@ export interface SyncRequest {
 
 export interface TransactionRequest {
   readonly type: 'transaction';
-  readonly transactionKey: string;
+  /** null only for RECOVER, which MetaQ's client sends with the key `null`. */
+  readonly transactionKey: string | null;
   readonly sessionId: string;
   readonly transactionType: TransactionType;
   /** Seconds; null when absent. */

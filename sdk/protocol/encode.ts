@@ -22,6 +22,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { MAX_OFFSET, NO_CHECKSUM } from './commands.js';
+import { NULL_TRANSACTION_KEY } from './transaction-key.js';
 import type {
   GetRequest, OffsetRequest, Request, Response, StatsRequest, TransactionType,
 } from './commands.js';
@@ -62,7 +63,8 @@ export type GetFrame = Omit<GetRequest, 'type'>;
 export type OffsetFrame = Omit<OffsetRequest, 'type'>;
 
 export interface TransactionFrame {
-  readonly transactionKey: string;
+  /** null (written `null`) only for RECOVER, as MetaQ's client sends it. */
+  readonly transactionKey: string | null;
   readonly sessionId: string;
   readonly transactionType: TransactionType;
   readonly timeout?: number | null;
@@ -109,7 +111,7 @@ export function encodeTransaction(req: TransactionFrame): Buffer {
     if (timeout === null && /^\d+$/.test(qualifier)) extra += ' 0';
     extra += ` ${token(qualifier, 'uniqueQualifier')}`;
   }
-  return frame(`transaction ${token(req.transactionKey, 'transactionKey')} ${token(req.sessionId, 'sessionId')} ` +
+  return frame(`transaction ${token(req.transactionKey ?? NULL_TRANSACTION_KEY, 'transactionKey')} ${token(req.sessionId, 'sessionId')} ` +
     `${token(req.transactionType, 'transactionType')}${extra} ${int32(req.opaque, 'opaque')}\r\n`);
 }
 

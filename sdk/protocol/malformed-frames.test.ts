@@ -26,6 +26,8 @@ const cases: Case[] = [
   { name: 'a non-numeric partition', input: 'put test x 5 0 0\r\nhello', code: PROTOCOL, fragment: 'bad number in partition', state: 'put' },
   { name: 'a non-numeric opaque', input: 'get t g 0 0 10 abc\r\n', code: PROTOCOL, fragment: 'bad number in opaque', state: 'get' },
   { name: 'a lone minus sign as a number', input: 'get t g - 0 10 1\r\n', code: PROTOCOL, fragment: 'bad number in partition' },
+  { name: 'a transaction other than RECOVER with the key null', input: 'transaction null s1 BEGIN 1\r\n', code: PROTOCOL,
+    fragment: 'transaction frame without a transaction key' },
   { name: 'a negative put length', input: 'put test 1 -5 0 0\r\n', code: PROTOCOL, fragment: 'negative length -5' },
   { name: 'a negative sync length', input: 'sync t 1 -1 0 9 0\r\n', code: PROTOCOL, fragment: 'negative length -1', state: 'sync' },
   { name: 'a 20-digit length', input: 'put t 1 12345678901234567890 0 0\r\n', code: PROTOCOL, fragment: 'bad number in length' },

@@ -172,9 +172,10 @@ export class RequestDecoder extends FrameDecoder<DecodedRequest> {
     const t = this.tokens;
     const n = this.count(5, 7);
     const transactionKey = this.txKey(1);
-    if (transactionKey === null) this.fail('transaction frame without a transaction key');
     const type = t.text(3);
     if (!TX_TYPES.has(type)) this.fail(`unknown transaction type ${JSON.stringify(type)}`);
+    // MetaQ's TransactionContext.recover sends no transaction (the key `null`); every other type needs one.
+    if (transactionKey === null && type !== 'RECOVER') this.fail('transaction frame without a transaction key');
     let timeout: number | null = null;
     let uniqueQualifier: string | null = null;
     if (n === 7) {
