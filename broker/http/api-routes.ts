@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BrokerConfig, TopicConfig } from '../config/broker-config.js';
 import type { HttpDeps } from './http-server.js';
 import { HttpError } from './params.js';
+import { activeTopics, topicSizes } from './topic-traffic.js';
 
 /** A topic config as JSON (its filter map as an object). */
 function topicConfigJson(tc: TopicConfig): Record<string, unknown> {
@@ -51,8 +52,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.get('/api/topics', async () => {
-    const sizes = new Map<string, number>();
-    for (const log of store.partitions()) sizes.set(log.topic, (sizes.get(log.topic) ?? 0) + log.endOffset - log.startOffset);
+    const sizes = topicSizes(store);
     const names = new Set([...sizes.keys(), ...config.topics.map((t) => t.name).filter((n) => !n.includes('*'))]);
     const counters = stats.topicCounters();
     return {
@@ -90,11 +90,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
   app.get('/api/stats', async () => {
     const topics: Record<string, { messagesIn: number; bytesIn: number; messagesOut: number; bytesOut: number }> = {};
-    const withData = new Set<string>();
-    for (const log of store.partitions()) withData.add(log.topic);
-    for (const [topic, c] of stats.topicCounters()) {
-      // A get naming an unknown topic counts a miss but makes no row.
-      if (c.messagesIn === 0 && c.messagesOut === 0 && !withData.has(topic)) continue;
+    for (const [topic, c] of activeTopics(store, stats)) {
       topics[topic] = { messagesIn: c.messagesIn, bytesIn: c.bytesIn, messagesOut: c.messagesOut, bytesOut: c.bytesOut };
     }
     return {

@@ -14,13 +14,13 @@
 import type { FastifyInstance } from 'fastify';
 import { CorruptRecordError } from '../../sdk/errors.js';
 import { NO_CHECKSUM, type GetRequest } from '../../sdk/protocol/commands.js';
-import { decodeMessageSet, encodePayload, idToDecimal, RECORD_HEADER_SIZE } from '../../sdk/protocol/record.js';
+import { decodeMessageSet, encodePayload, RECORD_HEADER_SIZE } from '../../sdk/protocol/record.js';
 import type { TopicConfig } from '../config/broker-config.js';
 import { handleGet } from '../server/fetch-handler.js';
-import { appendPut } from '../server/put-handler.js';
 import type { GetAnswer } from './http-replier.js';
 import type { HttpDeps } from './http-server.js';
 import { HttpError, intField, type Query } from './params.js';
+import { storePut } from './stored-put.js';
 
 const ENCODINGS = ['utf8', 'base64'] as const;
 type Encoding = (typeof ENCODINGS)[number];
@@ -79,16 +79,9 @@ export function registerMessageRoutes(app: FastifyInstance, deps: HttpDeps): voi
       throw new HttpError(413,
         `message of ${data.length} bytes (attribute included) exceeds maxMessageSize ${sys.maxMessageSize}`);
     }
-    const o = appendPut(ctx, topic, partition, flag, data, NO_CHECKSUM);
-    const log = o.log;
-    if (log === null) throw new HttpError(500, `put to ${topic}-${o.partition} failed: ${o.error}`);
-    const result = { id: idToDecimal(ctx.idWorker.hi, ctx.idWorker.lo), partition: o.partition, offset: o.offset };
-    const err = await new Promise<Error | null>((resolve) => log.whenStored(resolve));
-    if (err !== null) {
-      ctx.stats.putFailed++;
-      throw new HttpError(500, `put to ${topic}-${result.partition} failed: ${err.message}`);
-    }
-    return result;
+    const r = await storePut(ctx, topic, partition, flag, data, NO_CHECKSUM);
+    if (!r.ok) throw new HttpError(500, `put to ${topic}-${r.partition} failed: ${r.error}`);
+    return { id: r.id, partition: r.partition, offset: r.offset };
   });
 
   app.get('/api/topics/:topic/messages', async (req, reply) => {

@@ -15,12 +15,11 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NO_CHECKSUM, MAX_OFFSET, type GetRequest, type OffsetRequest } from '../../sdk/protocol/commands.js';
-import { idToDecimal } from '../../sdk/protocol/record.js';
 import { putFailure } from '../server/connection.js';
 import { handleGet, handleOffset } from '../server/fetch-handler.js';
-import { appendPut } from '../server/put-handler.js';
 import type { HttpDeps } from './http-server.js';
 import { HttpError, intField, presentField, stringField, type Query } from './params.js';
+import { storePut } from './stored-put.js';
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -49,36 +48,28 @@ async function put(deps: HttpDeps, req: FastifyRequest, reply: FastifyReply): Pr
   const flag = intField(q, 'flag', INT32_MIN, INT32_MAX);
   const length = intField(q, 'length', 0, INT32_MAX);
   const checksum = intField(q, 'checksum', INT32_MIN, INT32_MAX, NO_CHECKSUM);
+  // A body over maxMessageSize never gets here: the content parser's bodyLimit refuses it (see metaqError).
   const body = Buffer.isBuffer(req.body) ? req.body : EMPTY;
   if (length !== body.length) throw new HttpError(400, `field length is ${length} but the body has ${body.length} bytes`);
-  const max = ctx.config.system.maxMessageSize;
-  if (body.length > max) {
-    ctx.stats.putFailed++;
-    return text(reply, 500, putFailure(ctx, topic, partition, `message of ${body.length} bytes exceeds maxMessageSize ${max}`));
-  }
-  const o = appendPut(ctx, topic, partition, flag, body, checksum);
-  const log = o.log;
-  if (log === null) return text(reply, 500, putFailure(ctx, topic, o.partition, o.error));
-  const answer = `${idToDecimal(ctx.idWorker.hi, ctx.idWorker.lo)} ${o.partition} ${o.offset}`;
-  const stored = o.partition;
-  const err = await new Promise<Error | null>((resolve) => log.whenStored(resolve));
-  if (err !== null) {
-    ctx.stats.putFailed++;
-    return text(reply, 500, putFailure(ctx, topic, stored, err.message));
-  }
-  return text(reply, 200, answer);
+  const r = await storePut(ctx, topic, partition, flag, body, checksum);
+  if (!r.ok) return text(reply, 500, putFailure(ctx, topic, r.partition, r.error));
+  return text(reply, 200, `${r.id} ${r.partition} ${r.offset}`);
+}
+
+/** The partition and offset fields a get and an offset request share. */
+function position(q: Query): { topic: string; partition: number; group: string; offset: number } {
+  return {
+    topic: stringField(q, 'topic'),
+    partition: intField(q, 'partition', INT32_MIN, INT32_MAX),
+    group: presentField(q, 'group'),
+    offset: intField(q, 'offset', 0, MAX_OFFSET),
+  };
 }
 
 async function get(deps: HttpDeps, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const q = req.query as Query;
   const request: GetRequest = {
-    type: 'get',
-    topic: stringField(q, 'topic'),
-    partition: intField(q, 'partition', INT32_MIN, INT32_MAX),
-    group: presentField(q, 'group'),
-    offset: intField(q, 'offset', 0, MAX_OFFSET),
-    maxSize: intField(q, 'maxsize', INT32_MIN, INT32_MAX),
-    opaque: 0,
+    type: 'get', ...position(q), maxSize: intField(q, 'maxsize', INT32_MIN, INT32_MAX), opaque: 0,
   };
   const answer = await deps.serve(reply, (replier) => handleGet(replier, request));
   if (answer.kind === 'value') return reply.code(200).type('application/octet-stream').send(answer.data);
@@ -87,14 +78,7 @@ async function get(deps: HttpDeps, req: FastifyRequest, reply: FastifyReply): Pr
 
 async function offset(deps: HttpDeps, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const q = req.query as Query;
-  const request: OffsetRequest = {
-    type: 'offset',
-    topic: stringField(q, 'topic'),
-    partition: intField(q, 'partition', INT32_MIN, INT32_MAX),
-    group: presentField(q, 'group'),
-    offset: intField(q, 'offset', 0, MAX_OFFSET),
-    opaque: 0,
-  };
+  const request: OffsetRequest = { type: 'offset', ...position(q), opaque: 0 };
   const answer = await deps.serve(reply, (replier) => handleOffset(replier, request));
   return answer.kind === 'value' ? text(reply, 500, 'unexpected data answer') : text(reply, answer.code, answer.body);
 }

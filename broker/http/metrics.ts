@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BrokerContext } from '../server/broker-context.js';
 import type { ClusterView } from './cluster-view.js';
+import { activeTopics, topicSizes } from './topic-traffic.js';
 
 /** Longest a scrape waits for the consumer-lag view before leaving those series out. */
 const LAG_DEADLINE_MS = 5000;
@@ -41,18 +42,12 @@ export function createBrokerMetrics(options: BrokerMetricsOptions): BrokerMetric
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
 
-  /** Topics with traffic or data: a get naming an unknown topic adds no series. */
-  const activeTopics = (): [string, { messagesIn: number; bytesIn: number; messagesOut: number; bytesOut: number }][] => {
-    const withData = new Set<string>();
-    for (const log of store.partitions()) withData.add(log.topic);
-    return [...stats.topicCounters()].filter(([t, c]) => withData.has(t) || c.messagesIn > 0 || c.messagesOut > 0);
-  };
   const topicCounter = (name: string, help: string, field: TopicField): void => {
     new Counter({
       name, help, labelNames: ['topic'], registers,
       collect(this: Counter<'topic'>) {
         this.reset();
-        for (const [topic, c] of activeTopics()) this.inc({ topic }, c[field]);
+        for (const [topic, c] of activeTopics(store, stats)) this.inc({ topic }, c[field]);
       },
     });
   };
@@ -80,9 +75,7 @@ export function createBrokerMetrics(options: BrokerMetricsOptions): BrokerMetric
     name: 'metaq_topic_size_bytes', help: 'Bytes held in the logs of a topic (all partitions).', labelNames: ['topic'], registers,
     collect(this: Gauge<'topic'>) {
       this.reset();
-      const sizes = new Map<string, number>();
-      for (const log of store.partitions()) sizes.set(log.topic, (sizes.get(log.topic) ?? 0) + log.endOffset - log.startOffset);
-      for (const [topic, bytes] of sizes) this.set({ topic }, bytes);
+      for (const [topic, bytes] of topicSizes(store)) this.set({ topic }, bytes);
     },
   });
 

