@@ -149,6 +149,14 @@ describe('SDK transactions', () => {
       assert.deepEqual(await visible(topic), ['0:a', '3:b']);
     });
 
+    it('refuses a timeout that is not a whole number of seconds, for a transaction and for an XA resource', () => {
+      assert.throws(() => producer.beginTransaction({ timeoutSec: -1 }), InvalidArgumentError);
+      assert.throws(() => producer.xaResource({ timeoutSec: 1.5 }), InvalidArgumentError);
+      const xa = producer.xaResource({ uniqueQualifier: uniqueName('uq') });
+      assert.throws(() => xa.setTransactionTimeout(0x80000000), InvalidArgumentError);
+      assert.equal(xa.getTransactionTimeout(), 0);
+    });
+
     it('votes read-only for a branch with no message', async () => {
       const xa = producer.xaResource({ uniqueQualifier: uniqueName('uq') });
       const xid = newXid();

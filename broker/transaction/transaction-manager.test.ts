@@ -21,8 +21,9 @@ describe('transaction/transaction-manager', () => {
   let dir: string;
   let env: Env | undefined;
 
-  const open = async (): Promise<Env> => {
-    const config = embeddedConfig({ 'system.dataPath': dir, 'system.numPartitions': '2', 'system.maxTxTimeoutInSeconds': '1' });
+  const open = async (settings: Record<string, string> = {}): Promise<Env> => {
+    const config = embeddedConfig({ 'system.dataPath': dir, 'system.numPartitions': '2', 'system.maxTxTimeoutInSeconds': '1',
+      ...settings });
     const store = await MessageStore.open({ config, logger });
     const stats = new BrokerStats();
     const idWorker = new IdWorker(1);
@@ -104,6 +105,20 @@ describe('transaction/transaction-manager', () => {
     await assert.rejects(tm.commit(owner, active, true), (e: unknown) => e instanceof XaError && e.xaCode === 106);
     await tm.commit(owner, prepared, false);
     assert.deepEqual(await payloads(env!.store, 'orders', 0), [prepared]);
+  });
+
+  it('frees a timeout slot when its transaction ends before the timeout', async () => {
+    const { tm } = await open({ 'system.maxTxTimeoutTimerCapacity': '2' });
+    const owner = {};
+    for (let i = 0; i < 5; i++) {
+      await tm.begin(owner, `TX:cap:${i}`, 1);
+      await tm.put(owner, `TX:cap:${i}`, 'orders', 0, 0, Buffer.from(`m${i}`), -1);
+      if (i % 2 === 0) await tm.commit(owner, `TX:cap:${i}`, true); else await tm.rollback(owner, `TX:cap:${i}`);
+    }
+    await tm.begin(owner, 'TX:cap:10', 1);
+    await tm.begin(owner, 'TX:cap:11', 1);
+    await assert.rejects(tm.begin(owner, 'TX:cap:12', 1), /maxTxTimeoutTimerCapacity 2/);
+    await tm.begin(owner, 'TX:cap:13', 0);
   });
 
   it('journals into one file at a time: a checkpoint drops finished transactions', async () => {

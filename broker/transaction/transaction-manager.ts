@@ -57,7 +57,7 @@ export class TransactionManager {
   private readonly local = new Map<object, Map<string, Transaction>>();
   /** Committing transactions (also those whose appends failed: they are completed at the next start). */
   private readonly committing = new Set<Transaction>();
-  private readonly timedOut = new Map<string, true>();
+  private readonly timedOut = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private pendingTimeouts = 0;
   private report: TxRecoveryReport = { committedCompleted: 0, messagesFound: 0, messagesAppended: 0,
@@ -136,7 +136,7 @@ export class TransactionManager {
     }
     if (seconds > 0) {
       this.pendingTimeouts++;
-      tx.timer = setTimeout(() => { this.pendingTimeouts--; tx.timer = null; this.expire(tx); }, seconds * 1000);
+      tx.timer = setTimeout(() => { this.disarm(tx); this.expire(tx); }, seconds * 1000);
       tx.timer.unref();
     }
     await this.journal.append({ type: 'begin', key, timeoutSec: seconds }, false);
@@ -185,7 +185,7 @@ export class TransactionManager {
       await this.journal.append({ type: 'rollback', key }, false);
       return XaCodes.XA_RDONLY;
     }
-    tx.clearTimer();
+    this.disarm(tx);
     tx.state = TxStates.PREPARED;
     try {
       await this.journal.append({ type: 'prepare', key }, true);
@@ -205,7 +205,7 @@ export class TransactionManager {
     if (tx.isXa && !wasPrepared && !onePhase) {
       throw new XaError(XaCodes.XAER_PROTO, 'Cannot do 2 phase commit if the transaction has not been prepared.');
     }
-    tx.clearTimer();
+    this.disarm(tx);
     let batches;
     try {
       batches = groupByPartition(this.options.store, tx.puts);
@@ -274,8 +274,8 @@ export class TransactionManager {
   /** Stops the timers and closes the journal (after the server answered everything). */
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
-    for (const tx of this.xa.values()) tx.clearTimer();
-    for (const map of this.local.values()) for (const tx of map.values()) tx.clearTimer();
+    for (const tx of this.xa.values()) this.disarm(tx);
+    for (const map of this.local.values()) for (const tx of map.values()) this.disarm(tx);
     await this.journal.close();
   }
 
@@ -291,8 +291,16 @@ export class TransactionManager {
     throw new MetaqError(ErrorCodes.INVALID_ARGUMENT, `Local transaction '${key}' has not been started.`);
   }
 
+  /** Stops the transaction's timeout, which then no longer counts against maxTxTimeoutTimerCapacity. */
+  private disarm(tx: Transaction): void {
+    if (tx.timer === null) return;
+    clearTimeout(tx.timer);
+    tx.timer = null;
+    this.pendingTimeouts--;
+  }
+
   private remove(tx: Transaction): void {
-    tx.clearTimer();
+    this.disarm(tx);
     this.committing.delete(tx);
     if (tx.isXa) {
       if (this.xa.get(tx.key) === tx) this.xa.delete(tx.key);
@@ -311,7 +319,7 @@ export class TransactionManager {
   private expire(tx: Transaction): void {
     if (tx.state !== TxStates.ACTIVE && tx.state !== TxStates.ENDED) return;
     this.logger.warn({ key: tx.key, timeoutSec: tx.timeoutSec }, 'transaction timed out: rolled back');
-    this.timedOut.set(tx.key, true);
+    this.timedOut.add(tx.key);
     if (this.timedOut.size > TIMED_OUT_MEMORY) this.timedOut.delete(this.timedOut.keys().next().value!);
     this.options.stats.txRollback++;
     this.rollbackTx(tx).catch((e: unknown) => this.logger.warn({ err: e, key: tx.key }, 'timeout rollback failed'));

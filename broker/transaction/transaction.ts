@@ -21,6 +21,7 @@ export type TxState = (typeof TxStates)[keyof typeof TxStates];
 export class Transaction {
   state: TxState = TxStates.ACTIVE;
   readonly puts: TxPut[] = [];
+  /** The pending timeout; armed and disarmed by the manager, which counts them. */
   timer: NodeJS.Timeout | null = null;
   /** Set once COMMITTING: what the commit record holds. */
   commit: { wasPrepared: boolean; parts: readonly CommitPart[] } | null = null;
@@ -36,11 +37,6 @@ export class Transaction {
 
   get isXa(): boolean {
     return this.xa !== null;
-  }
-
-  clearTimer(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
   }
 
   /** The journal records that rebuild this transaction (a checkpoint carries them to the new file). */

@@ -3,7 +3,7 @@
  * at recovery, completing a journalled commit whose appends did not all land (only the missing records are
  * appended, found by message id after the offset the commit recorded).
  */
-import { decodeMessageSet, RECORD_HEADER_SIZE } from '../../sdk/protocol/record.js';
+import { decodeMessageSet, joinId, RECORD_HEADER_SIZE } from '../../sdk/protocol/record.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { CommitPart, TxPut } from './tx-records.js';
@@ -80,7 +80,7 @@ export async function completeCommit(store: MessageStore, parts: readonly Commit
     const part = parts.find((p) => p.topic === b.log.topic && p.partition === b.log.partition);
     const found = await idsAfter(b.log, part?.from ?? b.log.startOffset, b.puts, maxMessageSize);
     present += found.size;
-    const rest = b.puts.filter((p) => !found.has(idKey(p.idHi, p.idLo)));
+    const rest = b.puts.filter((p) => !found.has(joinId(p.idHi, p.idLo)));
     if (rest.length > 0) missing.push({ log: b.log, puts: rest });
   }
   const errors = await appendBatches(missing);
@@ -89,15 +89,11 @@ export async function completeCommit(store: MessageStore, parts: readonly Commit
   return { result: { present, appended }, errors };
 }
 
-function idKey(hi: number, lo: number): string {
-  return `${hi >>> 0}:${lo >>> 0}`;
-}
-
 /** Ids of `puts` stored in `log` at or after `from`. */
 async function idsAfter(log: PartitionLog, from: number, puts: readonly TxPut[], maxMessageSize: number):
-Promise<Set<string>> {
-  const wanted = new Set(puts.map((p) => idKey(p.idHi, p.idLo)));
-  const found = new Set<string>();
+Promise<Set<bigint>> {
+  const wanted = new Set(puts.map((p) => joinId(p.idHi, p.idLo)));
+  const found = new Set<bigint>();
   let offset = Math.max(from, log.startOffset);
   const chunk = Math.max(1024 * 1024, maxMessageSize + RECORD_HEADER_SIZE);
   while (offset < log.readableEnd && found.size < wanted.size) {
@@ -106,12 +102,7 @@ Promise<Set<string>> {
     const set = decodeMessageSet(buf, { baseOffset: offset, topic: log.topic, partition: log.partition,
       maxMessageSize });
     if (set.bytesConsumed === 0) break;
-    for (const m of set.messages) {
-      const hi = Number(BigInt.asUintN(64, m.id) >> 32n);
-      const lo = Number(BigInt.asUintN(32, m.id));
-      const k = idKey(hi, lo);
-      if (wanted.has(k)) found.add(k);
-    }
+    for (const m of set.messages) if (wanted.has(m.id)) found.add(m.id);
     offset += set.bytesConsumed;
   }
   return found;

@@ -64,10 +64,9 @@ export function handleTxPut(conn: Connection, req: PutRequest): void {
   const ctx = conn.ctx;
   ctx.stats.cmdPut++;
   const tm = ctx.transactions;
-  const refusal = ctx.putRefusal ?? (tm === undefined ? 'transactions are not enabled on this broker' : null);
-  if (refusal !== null || tm === undefined) {
+  if (ctx.putRefusal !== null || tm === undefined) {
     ctx.stats.putFailed++;
-    conn.replyResult(403, req.opaque, refusal ?? '');
+    conn.replyResult(403, req.opaque, ctx.putRefusal ?? 'transactions are not enabled on this broker');
     return;
   }
   let work;

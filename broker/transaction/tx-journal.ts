@@ -12,10 +12,10 @@
  *   directory, and only then deletes the older files. A crash in between leaves old and new files: replay reads
  *   both and the duplicates merge (puts by message id).
  */
-import { mkdir, open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { MetaqError, ErrorCodes, StorageError } from '../../sdk/errors.js';
+import { isErrno, joinPath, NodeFileIO } from '../store/file-io.js';
 import { decodeTxRecord, encodeTxRecord, JOURNAL_MAGIC, type TxRecord } from './tx-records.js';
 
 export interface TxJournalOptions {
@@ -47,7 +47,9 @@ function fileName(seq: number): string {
 }
 
 export class TxJournal {
-  private fh: FileHandle | null = null;
+  /** The broker store's file layer: writev continues after a short write, directories are fsynced. */
+  private readonly io = new NodeFileIO();
+  private fd: number | null = null;
   private seq = 0;
   private size = 0;
   private files: number[] = [];
@@ -104,11 +106,11 @@ export class TxJournal {
   /** Writes what is queued, fsyncs, and closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.fh !== null && this.failure === null) await this.sync();
+    if (this.fd !== null && this.failure === null) await this.sync();
     this.closed = true;
     while (this.running) await new Promise<void>((r) => this.idleWaiters.push(r));
-    await this.fh?.close();
-    this.fh = null;
+    if (this.fd !== null) await this.io.close(this.fd);
+    this.fd = null;
   }
 
   private kick(): void {
@@ -124,14 +126,9 @@ export class TxJournal {
       this.queue = [];
       this.waiters = [];
       try {
-        if (this.fh === null || this.checkpointWanted) await this.roll();
-        let bytes = 0;
-        for (const b of bufs) bytes += b.length;
-        if (bytes > 0) {
-          await this.fh!.writev(bufs, this.size);
-          this.size += bytes;
-        }
-        if (waiters.some((w) => w.sync)) await this.fh!.datasync();
+        if (this.fd === null || this.checkpointWanted) await this.roll();
+        if (bufs.length > 0) this.size += await this.io.writev(this.fd!, bufs, this.size);
+        if (waiters.some((w) => w.sync)) await this.io.fdatasync(this.fd!);
         for (const w of waiters) w.resolve();
         if (this.size >= (this.options.maxFileSize ?? DEFAULT_MAX_FILE)) this.checkpointWanted = true;
       } catch (e) {
@@ -152,41 +149,42 @@ export class TxJournal {
   /** New file with the live transactions' records, fsynced (file and directory) before the old files go. */
   private async roll(): Promise<void> {
     this.checkpointWanted = false;
+    const { io } = this;
     const dir = this.options.dir;
     const seq = this.seq + 1;
-    const fh = await open(join(dir, fileName(seq)), 'wx+');
-    const body = [JOURNAL_MAGIC, ...this.live().map(encodeTxRecord)];
-    let size = 0;
-    for (const b of body) size += b.length;
+    const fd = await io.open(joinPath(dir, fileName(seq)), 'wx+');
+    let size: number;
     try {
-      await fh.writev(body, 0);
-      await fh.datasync();
-      await fsyncDir(dir);
+      size = await io.writev(fd, [JOURNAL_MAGIC, ...this.live().map(encodeTxRecord)], 0);
+      await io.fdatasync(fd);
+      await io.fsyncDir(dir);
     } catch (e) {
-      await fh.close().catch(() => undefined);
+      await io.close(fd).catch(() => undefined);
       throw e;
     }
-    const old = this.fh;
-    this.fh = fh;
+    const old = this.fd;
+    this.fd = fd;
     this.seq = seq;
     this.size = size;
-    await old?.close();
+    if (old !== null) await io.close(old);
     const stale = this.files;
     this.files = [seq];
-    for (const s of stale) await rm(join(dir, fileName(s)), { force: true });
-    if (stale.length > 0) await fsyncDir(dir);
+    for (const s of stale) {
+      await io.unlink(joinPath(dir, fileName(s))).catch((e: unknown) => { if (!isErrno(e, 'ENOENT')) throw e; });
+    }
+    if (stale.length > 0) await io.fsyncDir(dir);
   }
 
   private async replay(): Promise<JournalReplay> {
     const { dir, logger } = this.options;
-    await mkdir(dir, { recursive: true });
-    const seqs = (await readdir(dir)).filter((n) => /^\d{20}\.txlog$/.test(n)).map((n) => Number(n.slice(0, 20)))
+    await this.io.mkdir(dir);
+    const seqs = (await this.io.readdir(dir)).filter((n) => /^\d{20}\.txlog$/.test(n)).map((n) => Number(n.slice(0, 20)))
       .sort((a, b) => a - b);
     const records: TxRecord[] = [];
     let bytes = 0;
     let cut: JournalReplay['cut'] = null;
     for (let i = 0; i < seqs.length; i++) {
-      const name = join(dir, fileName(seqs[i]!));
+      const name = joinPath(dir, fileName(seqs[i]!));
       const buf = await readFile(name);
       bytes += buf.length;
       const newest = i === seqs.length - 1;
@@ -217,17 +215,5 @@ export class TxJournal {
     this.seq = seqs[seqs.length - 1] ?? 0;
     logger.info({ dir, files: seqs.length, bytes, records: records.length }, 'transaction journal replayed');
     return { records, files: seqs.length, bytes, cut };
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync().catch((e: unknown) => {
-      // Some filesystems refuse fsync on a directory; the data files themselves are synced.
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-    });
-  } finally {
-    await fh.close();
   }
 }

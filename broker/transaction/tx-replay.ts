@@ -3,6 +3,7 @@
  * checkpoint interrupted by a crash leaves a transaction's records in both the old and the new file): a put is
  * kept once per message id, and puts are ordered by message id, which is their put order.
  */
+import { joinId } from '../../sdk/protocol/record.js';
 import type { CommitPart, TxPut, TxRecord } from './tx-records.js';
 
 export interface ReplayedTx {
@@ -15,8 +16,8 @@ export interface ReplayedTx {
 
 /** Unfinished transactions in order of first appearance. */
 export function foldRecords(records: readonly TxRecord[]): ReplayedTx[] {
-  const txs = new Map<string, { tx: ReplayedTx; ids: Set<string> }>();
-  const get = (key: string): { tx: ReplayedTx; ids: Set<string> } => {
+  const txs = new Map<string, { tx: ReplayedTx; ids: Set<bigint> }>();
+  const get = (key: string): { tx: ReplayedTx; ids: Set<bigint> } => {
     let e = txs.get(key);
     if (e === undefined) {
       e = { tx: { key, timeoutSec: 0, puts: [], prepared: false, commit: null }, ids: new Set() };
@@ -31,7 +32,7 @@ export function foldRecords(records: readonly TxRecord[]): ReplayedTx[] {
         break;
       case 'put': {
         const e = get(r.key);
-        const id = `${r.put.idHi >>> 0}:${r.put.idLo >>> 0}`;
+        const id = joinId(r.put.idHi, r.put.idLo);
         if (!e.ids.has(id)) {
           e.ids.add(id);
           e.tx.puts.push(r.put);

@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import type { Link } from '../cluster/broker-router.js';
-import { ConnectionError, MetaqError, TimeoutError, TransactionError } from '../errors.js';
+import { ConnectionError, InvalidArgumentError, MetaqError, TimeoutError, TransactionError } from '../errors.js';
 import type { Partition, ProducerRecord, SendResult } from '../message.js';
 import type { Response, TransactionType } from '../protocol/commands.js';
 import { encodePut, encodeTransaction } from '../protocol/encode.js';
@@ -51,7 +51,20 @@ let sessionSeq = 0;
  * (`:` of an IPv6-looking host, whitespace) become `_`.
  */
 export function newSessionId(): string {
-  return `${hostname().replace(/[:\s]/g, '_') || 'localhost'}-${Date.now()}-${++sessionSeq}`;
+  return `${hostTag()}-${Date.now()}-${++sessionSeq}`;
+}
+
+/** This host's name as a part of a transaction key: `:` and whitespace become `_`. */
+export function hostTag(): string {
+  return hostname().replace(/[:\s]/g, '_') || 'localhost';
+}
+
+/** Checks a transaction timeout in seconds (0: none; the broker caps it at its `maxTxTimeoutInSeconds`). */
+export function checkTimeoutSec(t: number): number {
+  if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) {
+    throw new InvalidArgumentError(`a transaction timeout is a whole number of seconds >= 0, got ${t}`);
+  }
+  return t;
 }
 
 export interface CommandOptions {

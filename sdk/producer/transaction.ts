@@ -7,7 +7,7 @@
 import type { Link } from '../cluster/broker-router.js';
 import { InvalidArgumentError, TransactionError } from '../errors.js';
 import type { ProducerRecord, SendResult } from '../message.js';
-import { transactionCommand, type TransactionalPut, type TransactionHost } from './transaction-commands.js';
+import { checkTimeoutSec, transactionCommand, type TransactionalPut, type TransactionHost } from './transaction-commands.js';
 import { TransactionSends } from './transaction-sends.js';
 
 export interface TransactionOptions {
@@ -46,10 +46,7 @@ export class Transaction<V = Buffer | string> {
   /** @internal use `producer.beginTransaction()` */
   constructor(private readonly host: TransactionHost<V>, readonly key: string,
     private readonly options: TransactionOptions = {}) {
-    const t = options.timeoutSec;
-    if (t !== undefined && (!Number.isInteger(t) || t < 0 || t > 0x7fffffff)) {
-      throw new InvalidArgumentError(`timeoutSec must be a whole number of seconds >= 0, got ${t}`);
-    }
+    if (options.timeoutSec !== undefined) checkTimeoutSec(options.timeoutSec);
     this.sends = new TransactionSends(host);
   }
 

@@ -9,9 +9,8 @@ import type { Link } from '../cluster/broker-router.js';
 import { ConnectionError, InvalidArgumentError, TransactionError } from '../errors.js';
 import type { ProducerRecord, SendResult } from '../message.js';
 import { NULL_TRANSACTION_KEY, formatTransactionKey, parseTransactionKey } from '../protocol/transaction-key.js';
-import { endCommand, transactionCommand, XaCodes, type TransactionHost } from './transaction-commands.js';
+import { checkTimeoutSec, endCommand, hostTag, transactionCommand, XaCodes, type TransactionHost } from './transaction-commands.js';
 import { TransactionSends } from './transaction-sends.js';
-import { hostname } from 'node:os';
 
 /** JTA's Xid. */
 export interface Xid {
@@ -68,9 +67,9 @@ export class XaResource<V = Buffer | string> {
 
   /** @internal use `producer.xaResource()` */
   constructor(private readonly host: TransactionHost<V>, private readonly options: XaResourceOptions = {}) {
-    this.uniqueQualifier = options.uniqueQualifier ?? `XAMessageProducer-${hostname().replace(/[:\s]/g, '_')}`;
+    this.uniqueQualifier = options.uniqueQualifier ?? `XAMessageProducer-${hostTag()}`;
     this.keyOf(NO_XID); // validates the qualifier
-    this.timeoutSec = checkTimeout(options.timeoutSec ?? 0);
+    this.timeoutSec = checkTimeoutSec(options.timeoutSec ?? 0);
   }
 
   /** The transaction key of a branch: `XID:<formatId>:<hex gtrid>:<hex bqual>:<uniqueQualifier>`. */
@@ -84,7 +83,7 @@ export class XaResource<V = Buffer | string> {
 
   /** Sets the timeout of branches started from now on (seconds, 0 = none); true as JTA's. */
   setTransactionTimeout(seconds: number): boolean {
-    this.timeoutSec = checkTimeout(seconds);
+    this.timeoutSec = checkTimeoutSec(seconds);
     return true;
   }
 
@@ -109,7 +108,7 @@ export class XaResource<V = Buffer | string> {
     this.active = branch;
     try {
       await transactionCommand(this.host, link, key, 'BEGIN',
-        { timeoutSec: checkTimeout(options.timeoutSec ?? this.timeoutSec) });
+        { timeoutSec: checkTimeoutSec(options.timeoutSec ?? this.timeoutSec) });
     } catch (e) {
       if (this.active === branch) this.active = undefined;
       throw e;
@@ -233,11 +232,4 @@ export class XaResource<V = Buffer | string> {
     }
     return key;
   }
-}
-
-function checkTimeout(t: number): number {
-  if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) {
-    throw new InvalidArgumentError(`an XA timeout is a whole number of seconds >= 0, got ${t}`);
-  }
-  return t;
 }
