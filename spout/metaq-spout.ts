@@ -1,7 +1,7 @@
 /**
  * A spout over a consumer group, in the shape of Storm's ISpout (open, nextTuple, ack, fail, activate, deactivate,
- * close), with a Node Readable and an Observable as other faces (spout/spout-faces.ts) and Storm's multilang protocol
- * as a third (spout/multilang.ts).
+ * close), with a Node Readable and an Observable as other faces ({@link MetaqSpout.stream}, {@link MetaqSpout.tuples$})
+ * and Storm's multilang protocol as a third (spout/multilang.ts).
  *
  * What it promises:
  * - At least once. A tuple's message is acked to the consumer only when the tuple is acked, and the consumer commits a
@@ -95,7 +95,7 @@ export interface SpoutStats {
 export class SpoutTuple<V = Buffer> {
   /** @internal */
   constructor(readonly id: string, readonly values: unknown[], readonly message: Message<V>,
-    private readonly spout: MetaqSpout<V>, readonly delivery: Delivery<V>) {}
+    private readonly spout: MetaqSpout<V>, readonly delivery: Delivery<V>, /** @internal */ readonly book: PartitionBook) {}
 
   ack(): void {
     this.spout.settle(this, true, undefined);
@@ -171,9 +171,9 @@ export class MetaqSpout<V = Buffer> {
   private client: MetaqClient | undefined;
   private consumer: Consumer<V> | undefined;
   private subscriptions: Subscription[] = [];
-  private logger: Logger;
+  private readonly logger: Logger;
   /** Deliveries received and not emitted, from `readyHead`. */
-  private readyList: Delivery<V>[] = [];
+  private readyList: (Delivery<V> | undefined)[] = [];
   private readyHead = 0;
   private readonly pendingById = new Map<string, SpoutTuple<V>>();
   private readonly books = new Map<string, PartitionBook>();
@@ -197,7 +197,9 @@ export class MetaqSpout<V = Buffer> {
     }
     this.commitAt = Math.ceil(this.maxPending / 2);
     this.toValues = options.toValues ?? ((m) => [m.value]);
-    this.logger = options.logger ?? pino({ level: process.env.METAQ_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+    const clientLogger = options.client instanceof MetaqClient ? undefined : options.client.logger;
+    this.logger = options.logger ?? clientLogger ??
+      pino({ level: process.env.METAQ_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   }
 
   /** Connects (when given client options), joins the group and starts reading. Idempotent. */
@@ -219,7 +221,7 @@ export class MetaqSpout<V = Buffer> {
         return undefined;
       }
       const d = this.readyList[this.readyHead]!;
-      this.readyList[this.readyHead++] = undefined as unknown as Delivery<V>;
+      this.readyList[this.readyHead++] = undefined;
       if (this.readyHead === this.readyList.length) {
         this.readyList = [];
         this.readyHead = 0;
@@ -288,8 +290,9 @@ export class MetaqSpout<V = Buffer> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.active = false;
-      if (this.commitTimer !== undefined) clearInterval(this.commitTimer);
+      // After the open: a start() under way sets the timer.
       await this.opening?.catch(() => undefined);
+      clearInterval(this.commitTimer);
       this.state = State.Closed;
       this.wake();
       for (const s of this.subscriptions) s.unsubscribe();
@@ -370,8 +373,8 @@ export class MetaqSpout<V = Buffer> {
   settle(t: SpoutTuple<V>, ok: boolean, error: unknown): void {
     if (this.pendingById.get(t.id) !== t) return;
     this.pendingById.delete(t.id);
-    const book = this.books.get(partitionName(t.message.partition));
-    if (book !== undefined) book.pending--;
+    // The book outlives its pending tuples: trim() drops a book only when none of its tuples is pending.
+    t.book.pending--;
     if (ok) {
       this.counts.acked++;
       this.acksSinceCommit++;
@@ -406,7 +409,6 @@ export class MetaqSpout<V = Buffer> {
       client = given;
     } else {
       client = await createClient({ logger: this.logger, ...given });
-      if (given.logger !== undefined) this.logger = given.logger;
     }
     this.client = client;
     const consumer = client.consumer<V>({
@@ -470,7 +472,7 @@ export class MetaqSpout<V = Buffer> {
       d.nack(err);
       return undefined;
     }
-    const t = new SpoutTuple<V>(id, values, m, this, d);
+    const t = new SpoutTuple<V>(id, values, m, this, d, book);
     this.pendingById.set(id, t);
     this.counts.emitted++;
     return t;

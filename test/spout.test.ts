@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import pino from 'pino';
 import { lastValueFrom, mergeMap, take, toArray } from 'rxjs';
 import { createClient, type ClientOptions, type MetaqClient } from '../sdk/index.js';
 import { startTestBroker, type TestBroker } from './harness/test-broker.js';
@@ -236,6 +237,36 @@ describe('MetaqSpout', () => {
     const [next] = await takeTuples(again, 1);
     assert.equal(valueOf(next!), 'v25', `all ${sent.length} were acked and committed on unsubscribe`);
     await again.close();
+  });
+
+  it('logs to its own logger when given one, and to the client options\' logger only when not', async () => {
+    const topic = uniqueName('spout-log');
+    await produce(topic, 2);
+    const captured = (): { lines: string[]; logger: pino.Logger } => {
+      const lines: string[] = [];
+      return { lines, logger: pino({ level: 'warn' }, { write: (l: string) => { lines.push(l); } }) };
+    };
+    const own = captured();
+    const clients = captured();
+    let thrown = false;
+    const spout = new MetaqSpout({
+      client: { ...clientOptions(uniqueName('log')), logger: clients.logger }, topic, group: 'g', logger: own.logger,
+      consumer: { maxFetchDelayMs: 100 },
+      toValues: (m) => {
+        if (!thrown && m.value.toString() === 'v0') {
+          thrown = true;
+          throw new Error('bad value');
+        }
+        return [m.value];
+      },
+    });
+    await spout.open();
+    const tuples = await takeTuples(spout, 2);
+    assert.deepEqual(tuples.map(valueOf).sort(), ['v0', 'v1'], 'the message whose values threw comes again');
+    for (const t of tuples) t.ack();
+    await spout.close();
+    assert.ok(own.lines.some((l) => l.includes('toValues threw')), own.lines.join(''));
+    assert.ok(!clients.lines.some((l) => l.includes('toValues threw')), clients.lines.join(''));
   });
 
   it('refuses a bad maxPending or maxReplays with a message naming it', () => {

@@ -12,7 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient, partitionName } from '../sdk/index.js';
-import { expectedCounts, seededRandom, sentences } from '../examples/word-count/corpus.js';
+import { rng } from '../sdk/protocol/seeded-rng.js';
+import { expectedCounts, sentences } from '../examples/word-count/corpus.js';
 import { startTestBroker, type TestBroker } from './harness/test-broker.js';
 import { tempDir, uniqueName } from './harness/temp-dir.js';
 import { waitFor } from './harness/wait-for.js';
@@ -115,7 +116,7 @@ describe('examples/word-count', () => {
     const topic = uniqueName('sentences');
     const group = uniqueName('word-count');
     const state = join(dir.path, 'state');
-    const random = seededRandom(seed);
+    const random = rng(seed);
 
     // Send the corpus, remembering where each partition's log ends.
     const corpus = [...sentences(seed, MESSAGES)];

@@ -19,14 +19,10 @@ const VOCABULARY = [
 const ENDINGS = ['.', '!', '?', '...'] as const;
 
 /**
- * mulberry32: a tiny seeded PRNG, good enough to pick words and lengths.
- *
- * @example
- * ```ts
- * const next = seededRandom(42); next(); // 0 <= x < 1, the same sequence for the same seed
- * ```
+ * mulberry32, the same as sdk/protocol/seeded-rng.ts: an example imports only the SDK's public entry, and a test's PRNG
+ * has no place in the SDK's API, so the example keeps its own eight lines.
  */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
