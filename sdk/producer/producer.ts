@@ -96,13 +96,7 @@ export class Producer<V = Buffer | string> {
     let payload: Buffer;
     try {
       topic = this.topics.get(record.topic);
-      if (record.value === undefined || record.value === null) {
-        throw new InvalidArgumentError(`a record of topic ${record.topic} has no value`);
-      }
-      if (record.attribute !== undefined && typeof record.attribute !== 'string') {
-        throw new InvalidArgumentError(`the attribute of a record of topic ${record.topic} must be a string`);
-      }
-      payload = this.serialize(record.value);
+      payload = this.checkedPayload(record);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -245,17 +239,22 @@ export class Producer<V = Buffer | string> {
     return this.txHost;
   }
 
-  /** A record of a transaction encoded as `send` would; without a partition, one of `brokerId`'s if given. */
-  private async encodeForTransaction(record: ProducerRecord<V>, brokerId: number | undefined): Promise<TransactionalPut> {
-    if (this.closing !== undefined || this.ctx.closing) throw new ShuttingDownError('the producer');
-    const topic = this.topics.get(record.topic);
+  /** The record's serialized value; throws InvalidArgumentError for a missing value or a non-string attribute. */
+  private checkedPayload(record: ProducerRecord<V>): Buffer {
     if (record.value === undefined || record.value === null) {
       throw new InvalidArgumentError(`a record of topic ${record.topic} has no value`);
     }
     if (record.attribute !== undefined && typeof record.attribute !== 'string') {
       throw new InvalidArgumentError(`the attribute of a record of topic ${record.topic} must be a string`);
     }
-    const payload = this.serialize(record.value);
+    return this.serialize(record.value);
+  }
+
+  /** A record of a transaction encoded as `send` would; without a partition, one of `brokerId`'s if given. */
+  private async encodeForTransaction(record: ProducerRecord<V>, brokerId: number | undefined): Promise<TransactionalPut> {
+    if (this.closing !== undefined || this.ctx.closing) throw new ShuttingDownError('the producer');
+    const topic = this.topics.get(record.topic);
+    const payload = this.checkedPayload(record);
     const partitions = topic.partitions ?? await this.topics.load(topic);
     let partition: Partition;
     if (record.partition === undefined && brokerId !== undefined) {
@@ -269,9 +268,7 @@ export class Producer<V = Buffer | string> {
       // A partition number names a partition of the transaction's broker.
       if (typeof record.partition === 'number' && brokerId !== undefined) partition = { brokerId, partition: partition.partition };
     }
-    const compression = record.compression ?? this.compression;
-    const compressed = compression === CompressionTypes.None ? payload : await compressPayload(compression, payload);
-    const data = encodePayload(compressed, record.attribute ?? null, flagWithCompression(0, compression));
+    const data = await encodeRecord(payload, record.attribute ?? null, record.compression ?? this.compression);
     if (data.data.length > this.maxMessageSize) throw new MessageTooLargeError(data.data.length, this.maxMessageSize);
     return { topic: topic.name, partition, flag: data.flag, data: data.data, timeoutMs: this.timeoutMs };
   }
@@ -334,9 +331,7 @@ export class Producer<V = Buffer | string> {
   private async prepare(q: QueuedSend<V>): Promise<void> {
     try {
       if (q.topic.partitions === undefined) await this.topics.load(q.topic);
-      const attribute = q.record.attribute ?? null;
-      const compressed = q.compression === CompressionTypes.None ? q.payload : await compressPayload(q.compression, q.payload);
-      const data = encodePayload(compressed, attribute, flagWithCompression(0, q.compression));
+      const data = await encodeRecord(q.payload, q.record.attribute ?? null, q.compression);
       q.data = data.data;
       q.flag = data.flag;
     } catch (e) {
@@ -402,4 +397,11 @@ function toResult(r: Response, topic: string, partition: Partition): SendResult 
 function positive(v: number, name: string): number {
   if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${name} must be a positive number, got ${v}`);
   return v;
+}
+
+/** Compresses (unless `compression` is None) and encodes a payload with its attribute: the stored record's data. */
+async function encodeRecord(payload: Buffer, attribute: string | null, compression: CompressionType):
+Promise<{ data: Buffer; flag: number }> {
+  const compressed = compression === CompressionTypes.None ? payload : await compressPayload(compression, payload);
+  return encodePayload(compressed, attribute, flagWithCompression(0, compression));
 }
