@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import type { BrokerConfig, TopicConfig } from '../config/broker-config.js';
 import type { HttpDeps } from './http-server.js';
 import { HttpError } from './params.js';
-import { activeTopics, topicSizes } from './topic-traffic.js';
+import { topicTotals } from '../store/topic-totals.js';
+import { activeTopics } from './topic-traffic.js';
 
 /** A topic config as JSON (its filter map as an object). */
 function topicConfigJson(tc: TopicConfig): Record<string, unknown> {
@@ -52,8 +53,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.get('/api/topics', async () => {
-    const sizes = topicSizes(store);
-    const names = new Set([...sizes.keys(), ...config.topics.map((t) => t.name).filter((n) => !n.includes('*'))]);
+    const held = topicTotals(store);
+    const names = new Set([...held.keys(), ...config.topics.map((t) => t.name).filter((n) => !n.includes('*'))]);
     const counters = stats.topicCounters();
     return {
       topics: [...names].sort().map((topic) => {
@@ -61,7 +62,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
         return {
           topic,
           partitions: store.topicConfig(topic)?.numPartitions ?? 0,
-          sizeBytes: sizes.get(topic) ?? 0,
+          sizeBytes: held.get(topic)?.bytes ?? 0,
           messagesIn: c?.messagesIn ?? 0,
           bytesIn: c?.bytesIn ?? 0,
           messagesOut: c?.messagesOut ?? 0,

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BrokerContext } from '../server/broker-context.js';
 import type { ClusterView } from './cluster-view.js';
-import { activeTopics, topicSizes } from './topic-traffic.js';
+import { topicTotals } from '../store/topic-totals.js';
+import { activeTopics } from './topic-traffic.js';
 
 /** Longest a scrape waits for the consumer-lag view before leaving those series out. */
 const LAG_DEADLINE_MS = 5000;
@@ -75,7 +76,7 @@ export function createBrokerMetrics(options: BrokerMetricsOptions): BrokerMetric
     name: 'metaq_topic_size_bytes', help: 'Bytes held in the logs of a topic (all partitions).', labelNames: ['topic'], registers,
     collect(this: Gauge<'topic'>) {
       this.reset();
-      for (const [topic, bytes] of topicSizes(store)) this.set({ topic }, bytes);
+      for (const [topic, t] of topicTotals(store)) this.set({ topic }, t.bytes);
     },
   });
 

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { StatsRequest, VersionRequest } from '../../sdk/protocol/commands.js';
+import { topicTotals } from '../store/topic-totals.js';
 import type { BrokerContext } from './broker-context.js';
 import type { Connection } from './connection.js';
 
@@ -32,32 +33,11 @@ function statsBody(ctx: BrokerContext, item: string): string {
   return `STATS\r\n${lines.map((l) => `${l}\r\n`).join('')}END\r\n`;
 }
 
-interface TopicTotals {
-  partitions: number;
-  messages: number;
-  bytes: number;
-}
-
-function topicTotals(ctx: BrokerContext): Map<string, TopicTotals> {
-  const totals = new Map<string, TopicTotals>();
-  for (const log of ctx.store.partitions()) {
-    let t = totals.get(log.topic);
-    if (t === undefined) {
-      t = { partitions: 0, messages: 0, bytes: 0 };
-      totals.set(log.topic, t);
-    }
-    t.partitions++;
-    t.messages += log.messageCount;
-    t.bytes += log.endOffset - log.startOffset;
-  }
-  return totals;
-}
-
 function statsLines(ctx: BrokerContext, item: string): string[] {
   const { config, stats, store } = ctx;
   switch (item) {
     case '': {
-      const totals = topicTotals(ctx);
+      const totals = topicTotals(ctx.store);
       let messages = 0;
       for (const t of totals.values()) messages += t.messages;
       const mem = process.memoryUsage();
@@ -87,7 +67,7 @@ function statsLines(ctx: BrokerContext, item: string): string[] {
       ];
     }
     case 'topics': {
-      const totals = topicTotals(ctx);
+      const totals = topicTotals(ctx.store);
       const lines: string[] = [];
       const names = new Set([...totals.keys(), ...config.topics.map((t) => t.name).filter((n) => !n.includes('*'))]);
       for (const name of [...names].sort()) {
@@ -120,7 +100,7 @@ function statsLines(ctx: BrokerContext, item: string): string[] {
 /** Any other item is a topic name: resultCode 0 = has data, 1 = unknown, 2 = configured but no data. */
 function topicLines(ctx: BrokerContext, topic: string): string[] {
   const cfg = ctx.store.topicConfig(topic);
-  const t = topicTotals(ctx).get(topic);
+  const t = topicTotals(ctx.store).get(topic);
   const rt = ctx.stats.topicRealtime(topic);
   const code = t !== undefined ? 0 : cfg === undefined ? 1 : 2;
   return [
