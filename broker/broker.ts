@@ -111,8 +111,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
   if (config.zookeeper.zkEnable) {
     // After listen: the registered URL must carry the bound port. A broker that cannot register does not start.
     try {
-      registry = await BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl, configChecksum: ctx.configChecksum, logger,
-        ...(sys.slaveId >= 0 ? { slaveId: sys.slaveId } : {}) });
+      registry = await BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl, configChecksum: ctx.configChecksum, logger });
     } catch (err) {
       await http.close();
       await server.close(sys.shutdownTimeoutMs);

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { startBroker, type Broker } from '../broker/broker.js';
@@ -13,7 +15,7 @@ import { loadConfig } from '../broker/config/server-config.js';
 import { createClient, type MetaqClient } from '../sdk/client/client.js';
 import { encodePayload } from '../sdk/protocol/record.js';
 import { ZkPaths } from '../sdk/protocol/zk/zk-layout.js';
-import type { ZkSession } from '../sdk/protocol/zk/zk-session.js';
+import { ZkSession } from '../sdk/protocol/zk/zk-session.js';
 import { startCluster, type Cluster, type ClusterBroker } from './harness/cluster.js';
 import { bodyText, RawClient } from './harness/raw-client.js';
 import { tempDir, uniqueName } from './harness/temp-dir.js';
@@ -205,5 +207,28 @@ describe('async replication: autoSyncMasterConfig', () => {
     assert.doesNotMatch(text, /\[topic=unrelated\]/);
     assert.match(text, /slaveId=2/);
     assert.equal((await loadConfig(file)).system.slaveId, 2, 'still a slave after a restart');
+  });
+
+  it('stops trying to take the config of an unreachable master once it is closed', async () => {
+    // A "master" that drops every connection: the slave's config sync fails and is retried until the slave stops.
+    let accepted = 0;
+    const fake = createServer((socket) => { accepted++; socket.destroy(); });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const admin = await ZkSession.open({ connect: zkServer.connectString, sessionTimeoutMs: 4000, connectTimeoutMs: 10_000, logger });
+    try {
+      const root = new ZkPaths('/unreachable');
+      await admin.ensurePath(root.brokerIdDir(0));
+      await admin.createEphemeral(root.brokerMaster(0), `meta://127.0.0.1:${(fake.address() as AddressInfo).port}`);
+      const { broker: s } = await brokerFromFile(`${system('slaveId=1\nautoSyncMasterConfig=true')}zk.zkRoot=/unreachable\n[topic=local]\n`);
+      await waitFor(() => accepted > 0, { timeoutMs: 10_000, what: 'the slave asking its master for its config' });
+      await s.close();
+      const atClose = accepted;
+      // Not a wait for something: the window in which a retry loop left running would connect hundreds of times.
+      await delay(500);
+      assert.ok(accepted - atClose <= 1, `${accepted - atClose} connections to the master after the slave closed`);
+    } finally {
+      await admin.close();
+      await new Promise((resolve) => fake.close(resolve));
+    }
   });
 });

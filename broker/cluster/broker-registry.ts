@@ -32,8 +32,6 @@ export interface BrokerRegistryOptions {
   /** CRC32 of server.ini (BrokerContext.configChecksum). */
   readonly configChecksum: number;
   readonly logger: Logger;
-  /** Registers as slave `<n>` of `system.brokerId` instead of as its master. */
-  readonly slaveId?: number;
 }
 
 const KINDS: readonly TopicRegistryKind[] = ['topics', 'topics-pub', 'topics-sub'];
@@ -47,6 +45,8 @@ const UNREGISTER_LIMIT_MS = 10_000;
 export class BrokerRegistry {
   private readonly paths: ZkPaths;
   private readonly brokerId: number;
+  /** `system.slaveId` of an async slave (it registers as slave `<n>` of `brokerId`); undefined on a master. */
+  private readonly slaveId: number | undefined;
   private readonly logger: Logger;
   private config: BrokerConfig;
   /** What is registered (or being registered) per topic. */
@@ -62,6 +62,7 @@ export class BrokerRegistry {
   private constructor(readonly session: ZkSession, private readonly options: BrokerRegistryOptions) {
     this.config = options.config;
     this.brokerId = options.config.system.brokerId;
+    this.slaveId = options.config.system.slaveId >= 0 ? options.config.system.slaveId : undefined;
     this.logger = options.logger;
     this.paths = new ZkPaths(options.config.zookeeper.zkRoot);
   }
@@ -189,7 +190,7 @@ export class BrokerRegistry {
 
   private async registerBroker(): Promise<void> {
     const url = this.options.brokerUrl;
-    const slaveId = this.options.slaveId;
+    const slaveId = this.slaveId;
     const node = slaveId === undefined ? this.paths.brokerMaster(this.brokerId) : this.paths.brokerSlave(this.brokerId, slaveId);
     try {
       await this.ephemeral(node, url);
@@ -212,7 +213,7 @@ export class BrokerRegistry {
 
   /** The master's nodes beside its ephemeral `master` node. */
   private async registerRest(url: string): Promise<void> {
-    if (this.options.slaveId !== undefined) return;
+    if (this.slaveId !== undefined) return;
     await this.session.setData(this.paths.brokerIdDir(this.brokerId), url);
     await this.ephemeral(this.paths.brokerConfigChecksum(this.brokerId), String(this.options.configChecksum));
   }
@@ -237,7 +238,7 @@ export class BrokerRegistry {
   }
 
   private async registerTopic(r: TopicRegistration): Promise<void> {
-    const { slaveId } = this.options;
+    const slaveId = this.slaveId;
     const json = encodeTopicRegistration(r.numParts, this.brokerId, slaveId);
     const path = (k: TopicRegistryKind): string => this.paths.topicBroker(k, r.topic, this.brokerId, slaveId);
     await Promise.all([
@@ -305,7 +306,7 @@ export class BrokerRegistry {
   // ---- unregistration ----
 
   private async unregisterNodes(): Promise<void> {
-    const { slaveId } = this.options;
+    const slaveId = this.slaveId;
     const topics = [...this.registered.keys()];
     for (let i = 0; i < topics.length; i += TOPIC_BATCH) {
       await Promise.all(topics.slice(i, i + TOPIC_BATCH).map((t) => this.removeTopicNodes(t)));
@@ -327,7 +328,7 @@ export class BrokerRegistry {
   }
 
   private async removeTopicNodes(topic: string): Promise<void> {
-    await Promise.all(KINDS.map((k) => this.removeOwned(this.paths.topicBroker(k, topic, this.brokerId, this.options.slaveId))));
+    await Promise.all(KINDS.map((k) => this.removeOwned(this.paths.topicBroker(k, topic, this.brokerId, this.slaveId))));
   }
 
   /** Removes an ephemeral node only when this session holds it; true when it did. */

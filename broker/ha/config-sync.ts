@@ -9,7 +9,6 @@
 import { rename, readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ErrorCodes, MetaqError } from '../../sdk/errors.js';
-import { Status } from '../../sdk/protocol/commands.js';
 import { encodeStats } from '../../sdk/protocol/encode.js';
 import type { BrokerConfig } from '../config/broker-config.js';
 import { reloadTopics } from '../config/server-config.js';
@@ -57,12 +56,7 @@ export async function syncMasterConfig(o: ConfigSyncOptions): Promise<BrokerConf
   if (file === undefined) {
     throw new MetaqError(ErrorCodes.CONFIG, 'autoSyncMasterConfig needs a slave started from a server.ini file');
   }
-  const res = await o.link.request((opaque) => encodeStats({ item: 'config', opaque }));
-  if (res.type !== 'result' || res.code !== Status.OK) {
-    throw new MetaqError(ErrorCodes.BROKER, `stats config: master answered ${res.type === 'result' ? res.code : 'value'}`,
-      { retriable: true });
-  }
-  const master = res.body.toString('utf8');
+  const master = (await o.link.requestOk((opaque) => encodeStats({ item: 'config', opaque }), 'stats config')).toString('utf8');
   if (topicSectionsText(master) === '') {
     o.logger.warn({ master: o.link.url }, 'the master runs without a server.ini (or with no topic section): nothing to take');
     return undefined;

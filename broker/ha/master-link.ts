@@ -3,9 +3,9 @@
  * loop (requests matched by opaque, so long polls of many partitions wait side by side). A dropped connection fails
  * the requests in flight; the next request opens a new one. Closing it fails everything in flight for good.
  */
-import { ConnectionError, ShuttingDownError } from '../../sdk/errors.js';
+import { ConnectionError, ErrorCodes, MetaqError, ShuttingDownError } from '../../sdk/errors.js';
 import { parseBrokerUrl } from '../../sdk/protocol/broker-url.js';
-import type { Response } from '../../sdk/protocol/commands.js';
+import { Status, type Response } from '../../sdk/protocol/commands.js';
 import { BrokerClient } from '../cli/broker-client.js';
 
 export class MasterLink {
@@ -43,9 +43,23 @@ export class MasterLink {
     }
   }
 
+  /** {@link request} for a command the master answers with a 200 result: its body; any other answer throws {@link masterError}. */
+  async requestOk(build: (opaque: number) => Buffer, what: string): Promise<Buffer> {
+    const res = await this.request(build);
+    if (res.type !== 'result' || res.code !== Status.OK) throw masterError(res, what);
+    return res.body;
+  }
+
   close(): void {
     this.closed = true;
     this.client?.close();
     this.client = undefined;
   }
+}
+
+/** The retriable error for an unexpected answer of the master to `what`. */
+export function masterError(res: Response, what: string): MetaqError {
+  const text = res.body.toString('utf8', 0, Math.min(res.body.length, 300));
+  return new MetaqError(ErrorCodes.BROKER, `${what}: master answered ${res.type === 'result' ? res.code : 'value'} ${text}`,
+    { retriable: true });
 }

@@ -8,25 +8,25 @@
  */
 import type { Logger } from 'pino';
 import { CorruptRecordError, ErrorCodes, MetaqError, ShuttingDownError } from '../../sdk/errors.js';
-import type { Response } from '../../sdk/protocol/commands.js';
 import { Status } from '../../sdk/protocol/commands.js';
 import { encodeGet, encodeOffset } from '../../sdk/protocol/encode.js';
 import { checkRecord, describeRecordCheck, RECORD_HEADER_SIZE, RecordCheck } from '../../sdk/protocol/record.js';
 import type { RecordCheckFailure } from '../../sdk/protocol/record.js';
+import type { SystemConfig } from '../config/broker-config.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { PartitionLog } from '../store/partition-log.js';
-import type { MasterLink } from './master-link.js';
+import { masterError, type MasterLink } from './master-link.js';
 
 /** What a partition loop needs from the slave replicator. */
 export interface ReplicaHost {
   readonly store: MessageStore;
   readonly logger: Logger;
-  readonly group: string;
-  /** Fetch window; grown for a record larger than it. */
-  readonly maxSize: number;
-  readonly maxMessageSize: number;
-  /** Pause after an immediate 404 (a master that does not long-poll). */
-  readonly idleDelayMs: number;
+  /**
+   * The slave's own section: `slaveGroup` (the group it fetches as), `maxTransferSize` (the fetch window, grown for
+   * a record larger than it), `maxMessageSize`, `slaveMaxDelayInMills` (pause after an immediate 404: a master that
+   * does not long-poll).
+   */
+  readonly system: SystemConfig;
   readonly stopped: boolean;
   /** The link to the live master; waits while there is none. Rejects once the slave stops. */
   masterLink(): Promise<MasterLink>;
@@ -49,7 +49,7 @@ export class PartitionReplicator {
   readonly done: Promise<void>;
 
   constructor(readonly topic: string, readonly partition: number, private readonly host: ReplicaHost) {
-    this.maxSize = host.maxSize;
+    this.maxSize = host.system.maxTransferSize;
     this.done = this.run();
   }
 
@@ -93,14 +93,14 @@ export class PartitionReplicator {
     const log = await this.localLog(link);
     const offset = log.endOffset;
     const t0 = Date.now();
-    const res = await link.request((opaque) => encodeGet({ topic: this.topic, group: this.host.group,
+    const res = await link.request((opaque) => encodeGet({ topic: this.topic, group: this.host.system.slaveGroup,
       partition: this.partition, offset, maxSize: this.maxSize, opaque }));
     if (res.type === 'value') {
       await this.append(log, offset, res.body);
       return;
     }
     if (res.code === Status.NOT_FOUND) {
-      if (Date.now() - t0 < NO_LONG_POLL_MS) await this.host.pause(this.host.idleDelayMs);
+      if (Date.now() - t0 < NO_LONG_POLL_MS) await this.host.pause(this.host.system.slaveMaxDelayInMills);
       return;
     }
     if (res.code === Status.MOVED) {
@@ -115,25 +115,24 @@ export class PartitionReplicator {
         `at the slave's end ${offset}: the logs diverge (master data deleted before replication, or a different ` +
         'history); not replicating this partition until resolved', { retriable: true });
     }
-    throw failure(res, `get ${this.topic}-${this.partition} at ${offset}`);
+    throw masterError(res, `get ${this.topic}-${this.partition} at ${offset}`);
   }
 
   /** The local log, created at the master's first offset when the slave has none. */
   private async localLog(link: MasterLink): Promise<PartitionLog> {
     const existing = this.host.store.get(this.topic, this.partition);
     if (existing !== undefined) return existing;
-    const res = await link.request((opaque) => encodeOffset({ topic: this.topic, group: this.host.group,
-      partition: this.partition, offset: 0, opaque }));
-    if (res.type !== 'result' || res.code !== Status.OK) throw failure(res, `offset ${this.topic}-${this.partition}`);
-    const start = Number(res.body.toString());
-    if (!Number.isSafeInteger(start) || start < 0) throw new MetaqError(ErrorCodes.BROKER, `master's first offset ${res.body.toString()}`);
+    const body = await link.requestOk((opaque) => encodeOffset({ topic: this.topic, group: this.host.system.slaveGroup,
+      partition: this.partition, offset: 0, opaque }), `offset ${this.topic}-${this.partition}`);
+    const start = Number(body.toString());
+    if (!Number.isSafeInteger(start) || start < 0) throw new MetaqError(ErrorCodes.BROKER, `master's first offset ${body.toString()}`);
     // Throws UnknownTopicError / WrongPartitionError when the slave's topic sections do not accept the partition.
     return this.host.store.getOrCreate(this.topic, this.partition, start);
   }
 
   /** Appends the whole records of `window` (fetched at `offset`) byte for byte, then waits until they are stored. */
   private async append(log: PartitionLog, offset: number, window: Buffer): Promise<void> {
-    const max = this.host.maxMessageSize;
+    const max = this.host.system.maxMessageSize;
     let pos = 0;
     let records = 0;
     while (pos < window.length) {
@@ -157,15 +156,9 @@ export class PartitionReplicator {
       this.maxSize = Math.min(Math.max(need, this.maxSize * 2), max + RECORD_HEADER_SIZE);
       return;
     }
-    this.maxSize = this.host.maxSize;
+    this.maxSize = this.host.system.maxTransferSize;
     const err = await new Promise<Error | null>((resolve) => log.whenStored(resolve));
     if (err !== null) throw err;
     this.host.replicated(records, pos);
   }
-}
-
-function failure(res: Response, what: string): MetaqError {
-  const text = res.body.toString('utf8', 0, Math.min(res.body.length, 300));
-  return new MetaqError(ErrorCodes.BROKER, `${what}: master answered ${res.type === 'result' ? res.code : 'value'} ${text}`,
-    { retriable: true });
 }

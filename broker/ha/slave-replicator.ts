@@ -20,7 +20,7 @@ import { encodeStats } from '../../sdk/protocol/encode.js';
 import { decodeTopicRegistration, ZkPaths } from '../../sdk/protocol/zk/zk-layout.js';
 import type { ZkSession, ZkWatch } from '../../sdk/protocol/zk/zk-session.js';
 import type { BrokerRegistry } from '../cluster/broker-registry.js';
-import type { BrokerConfig } from '../config/broker-config.js';
+import type { BrokerConfig, SystemConfig } from '../config/broker-config.js';
 import type { BrokerContext, ReplicationStatus } from '../server/broker-context.js';
 import type { MessageStore } from '../store/message-store.js';
 import { syncMasterConfig } from './config-sync.js';
@@ -48,10 +48,8 @@ const SYNC_RETRY_MS = 1000;
 export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
   readonly store: MessageStore;
   readonly logger: Logger;
-  readonly group: string;
-  readonly maxSize: number;
-  readonly maxMessageSize: number;
-  readonly idleDelayMs: number;
+  /** Kept through config syncs: they replace only the topic sections. */
+  readonly system: SystemConfig;
   stopped = false;
   private config: BrokerConfig;
   private readonly session: ZkSession;
@@ -63,6 +61,8 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
   private readonly masterEnds = new Map<string, number>();
   /** The link partitions use: set once the master is up (and its config taken, with autoSyncMasterConfig). */
   private link: MasterLink | undefined;
+  /** A link still taking the master's config; closed when the master moves or the slave stops. */
+  private opening: MasterLink | undefined;
   private masterUrl: string | undefined;
   private linkWaiters: { resolve: (l: MasterLink) => void; reject: (e: Error) => void }[] = [];
   private readonly pauses = new Set<() => void>();
@@ -77,10 +77,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     const sys = o.ctx.config.system;
     this.store = o.ctx.store;
     this.logger = o.logger.child({ component: 'slave', slaveId: sys.slaveId });
-    this.group = sys.slaveGroup;
-    this.maxSize = sys.maxTransferSize;
-    this.maxMessageSize = sys.maxMessageSize;
-    this.idleDelayMs = sys.slaveMaxDelayInMills;
+    this.system = sys;
     this.config = o.ctx.config;
     this.session = o.registry.session;
     this.paths = new ZkPaths(o.ctx.config.zookeeper.zkRoot);
@@ -95,7 +92,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
       const url = node?.data.toString('utf8').trim();
       r.onMaster(url === undefined || url === '' ? undefined : url);
     }));
-    if (r.config.system.autoSyncMasterConfig) {
+    if (r.system.autoSyncMasterConfig) {
       r.watches.push(r.session.watchData(r.paths.brokerConfigChecksum(r.brokerId), (node) => {
         const sum = node?.data.toString('utf8').trim();
         if (sum === undefined || sum === r.lastChecksum) return;
@@ -105,7 +102,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     }
     r.watches.push(r.session.watchChildren(r.paths.topicRegistry('topics-sub'), (topics) => r.onTopics(topics ?? [])));
     r.lagTimer = setInterval(() => { void r.readMasterEnds(); }, LAG_EVERY_MS).unref();
-    r.logger.info({ brokerId: r.brokerId, group: r.group }, 'async slave started: replicating its master');
+    r.logger.info({ brokerId: r.brokerId, group: r.system.slaveGroup }, 'async slave started: replicating its master');
     return r;
   }
 
@@ -148,7 +145,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
 
   statsLines(): string[] {
     return [
-      `slave_id ${this.config.system.slaveId}`,
+      `slave_id ${this.system.slaveId}`,
       `master_url ${this.masterUrl ?? 'none'}`,
       `master_connected ${this.link !== undefined}`,
       `partitions ${this.replicas.size}`,
@@ -168,6 +165,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     for (const w of [...this.watches, ...this.topicWatches.values()]) w.cancel();
     this.link?.close();
     this.link = undefined;
+    this.opening?.close();
     for (const w of this.linkWaiters.splice(0)) w.reject(new ShuttingDownError('slave replicator'));
     for (const p of [...this.pauses]) p();
     await Promise.all([...this.replicas.values()].map((r) => r.done));
@@ -181,21 +179,26 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     this.masterUrl = url;
     this.link?.close();
     this.link = undefined;
+    this.opening?.close();
+    this.opening = undefined;
     if (url === undefined) {
       this.logger.warn('master gone from ZooKeeper: replication paused, the slave keeps serving reads');
       return;
     }
     this.logger.info({ master: url }, 'master registered: replicating');
     const link = new MasterLink(url, REQUEST_TIMEOUT_MS);
+    this.opening = link;
     void this.open(link);
   }
 
   /** Takes the master's config first (autoSyncMasterConfig), then lets the partitions fetch. */
   private async open(link: MasterLink): Promise<void> {
-    if (this.config.system.autoSyncMasterConfig) {
-      while (!(await this.syncConfig(link)) && !link.isClosed && this.masterUrl === link.url) await this.pause(SYNC_RETRY_MS);
+    if (this.system.autoSyncMasterConfig) {
+      // A moved master or a stop closes the link (pause resolves at once then: the check must be here).
+      while (!(await this.syncConfig(link)) && !link.isClosed) await this.pause(SYNC_RETRY_MS);
     }
-    if (this.stopped || link.isClosed || this.masterUrl !== link.url) { link.close(); return; }
+    if (link.isClosed) return;
+    this.opening = undefined;
     this.link = link;
     for (const w of this.linkWaiters.splice(0)) w.resolve(link);
   }
@@ -247,9 +250,8 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     const link = this.link;
     if (link === undefined || this.stopped) return;
     try {
-      const res = await link.request((opaque) => encodeStats({ item: 'offsets', opaque }));
-      if (res.type !== 'result' || res.code !== 200) return;
-      for (const line of res.body.toString('utf8').split('\r\n')) {
+      const body = await link.requestOk((opaque) => encodeStats({ item: 'offsets', opaque }), 'stats offsets');
+      for (const line of body.toString('utf8').split('\r\n')) {
         const m = /^(\S+) part (\d+) min_offset (\d+) max_offset (\d+)$/.exec(line);
         if (m !== null) this.masterEnds.set(`${m[1]!}\u0000${m[2]!}`, Number(m[4]));
       }
