@@ -121,12 +121,20 @@ describe('async replication: a slave broker replicates its master', () => {
     assert.ok(await zk().exists(paths.topicBroker('topics-pub', topicA, 0)), 'the master is offered to producers');
   });
 
-  it('refuses a put with 403 and reports its replication state', async () => {
+  it('refuses a put with 403 (TCP and HTTP) and reports its replication state', async () => {
     const c = await RawClient.connect(slave.port);
     try {
       const r = await c.put(topicA, 0, 'not here');
       assert.equal(r.type === 'result' ? r.code : 0, 403);
       assert.match(bodyText(r), /slave 1 of broker 0 .*takes no puts/);
+      // The HTTP gateway's puts answer the same code as the TCP put.
+      const base = `http://127.0.0.1:${slave.broker!.httpPort}`;
+      const http = await fetch(`${base}/put/0?topic=${topicA}&partition=0&flag=0&length=3`, { method: 'POST', body: 'abc' });
+      assert.equal(http.status, 403);
+      assert.match(await http.text(), /takes no puts/);
+      const json = await fetch(`${base}/api/topics/${topicA}/messages`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'abc' }) });
+      assert.equal(json.status, 403);
       const stats = await c.stats('replication');
       assert.match(stats, /master_url meta:\/\/127\.0\.0\.1:\d+/);
       assert.match(stats, /master_connected true/);

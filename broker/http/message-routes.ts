@@ -9,7 +9,7 @@
  *   is empty and nextOffset is where the log now starts. A message larger than maxBytes is returned whole.
  *
  * Ids are decimal strings (64-bit). Errors: 400 naming the field, 404 unknown topic, 413 message over
- * maxMessageSize, 500 store failure.
+ * maxMessageSize, 403 when this broker takes no puts (an async slave), 500 store failure.
  */
 import type { FastifyInstance } from 'fastify';
 import { CorruptRecordError } from '../../sdk/errors.js';
@@ -80,7 +80,7 @@ export function registerMessageRoutes(app: FastifyInstance, deps: HttpDeps): voi
         `message of ${data.length} bytes (attribute included) exceeds maxMessageSize ${sys.maxMessageSize}`);
     }
     const r = await storePut(ctx, topic, partition, flag, data, NO_CHECKSUM);
-    if (!r.ok) throw new HttpError(500, `put to ${topic}-${r.partition} failed: ${r.error}`);
+    if (!r.ok) throw new HttpError(r.code, `put to ${topic}-${r.partition} failed: ${r.error}`);
     return { id: r.id, partition: r.partition, offset: r.offset };
   });
 

@@ -4,7 +4,8 @@
  *
  * - `POST /put/<brokerId>?topic=&partition=&flag=&length=[&checksum=]`, body = the encoded payload (attribute part
  *   + data, as a TCP put's body, any content type) → `200 <msgId> <partition> <offset>` once stored per the flush
- *   policy, or `500 Put message to [broker '...'] [partition '...'] failed.Detail:...` as the TCP put.
+ *   policy, or `500 Put message to [broker '...'] [partition '...'] failed.Detail:...` as the TCP put (403 when
+ *   this broker takes no puts, e.g. an async slave).
  * - `GET /get/<brokerId>?topic=&partition=&group=&offset=&maxsize=` → 200 with the raw message-set bytes, or the
  *   TCP get's code and text (301 with the offset to move to, 400, 404; a get at the end of the log long-polls as
  *   over TCP, except for the group `Just_for_Browser`).
@@ -52,7 +53,7 @@ async function put(deps: HttpDeps, req: FastifyRequest, reply: FastifyReply): Pr
   const body = Buffer.isBuffer(req.body) ? req.body : EMPTY;
   if (length !== body.length) throw new HttpError(400, `field length is ${length} but the body has ${body.length} bytes`);
   const r = await storePut(ctx, topic, partition, flag, body, checksum);
-  if (!r.ok) return text(reply, 500, putFailure(ctx, topic, r.partition, r.error));
+  if (!r.ok) return text(reply, r.code, putFailure(ctx, topic, r.partition, r.error));
   return text(reply, 200, `${r.id} ${r.partition} ${r.offset}`);
 }
 

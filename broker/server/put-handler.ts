@@ -14,17 +14,19 @@ const body = Buffer.allocUnsafe(64);
 
 /**
  * What {@link appendPut} did. One shared object, overwritten by every call and read right after it (the put path
- * allocates nothing per message): `log` is set when the record was appended at `offset`, else `error` holds
- * MetaQ's failure detail. The message id is the id worker's current one (`ctx.idWorker.hi/lo`).
+ * allocates nothing per message): `log` is set when the record was appended at `offset`, else `code` and `error` hold
+ * MetaQ's failure code and detail. The message id is the id worker's current one (`ctx.idWorker.hi/lo`).
  */
 export interface PutOutcome {
   partition: number;
   log: PartitionLog | null;
   offset: number;
+  /** On failure: 403 when this broker takes no puts (as MetaQ's closed partition or recover mode), else 500. */
+  code: number;
   error: string;
 }
 
-const outcome: PutOutcome = { partition: 0, log: null, offset: 0, error: '' };
+const outcome: PutOutcome = { partition: 0, log: null, offset: 0, code: 500, error: '' };
 
 /**
  * The put semantics shared by the TCP `put` and the HTTP gateway: picks a partition for -1, checks the topic,
@@ -37,7 +39,7 @@ export function appendPut(ctx: BrokerContext, topic: string, partition: number, 
   const o = outcome;
   o.log = null;
   o.partition = partition;
-  if (ctx.putRefusal !== null) return failed(ctx, ctx.putRefusal);
+  if (ctx.putRefusal !== null) return failed(ctx, ctx.putRefusal, 403);
   let log: PartitionLog;
   try {
     if (partition === -1) {
@@ -65,8 +67,9 @@ export function appendPut(ctx: BrokerContext, topic: string, partition: number, 
   return o;
 }
 
-function failed(ctx: BrokerContext, detail: string): PutOutcome {
+function failed(ctx: BrokerContext, detail: string, code = 500): PutOutcome {
   ctx.stats.putFailed++;
+  outcome.code = code;
   outcome.error = detail;
   return outcome;
 }
@@ -86,8 +89,7 @@ export function handlePut(conn: Connection, req: PutRequest): void {
   const o = appendPut(ctx, req.topic, req.partition, req.flag, req.body, req.checksum);
   const log = o.log;
   if (log === null) {
-    // 403 as MetaQ's refusals of a closed partition or a broker in recover mode: this broker takes no puts.
-    conn.replyResult(ctx.putRefusal === null ? 500 : 403, req.opaque, putFailure(ctx, req.topic, o.partition, o.error));
+    conn.replyResult(o.code, req.opaque, putFailure(ctx, req.topic, o.partition, o.error));
     return;
   }
 
