@@ -8,9 +8,8 @@
  * that chunk was one run up to its end, or held no whole record. Reading a whole 1 MiB window to answer with
  * one record cost more than the filter did.
  */
-import { OffsetOutOfRangeError } from '../../sdk/errors.js';
 import type { GetRequest } from '../../sdk/protocol/commands.js';
-import type { GetReplier } from '../server/fetch-handler.js';
+import { replyReadFailure, replyWindowMoved, type GetReplier } from '../server/fetch-handler.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { GroupFilter } from './consumer-filters.js';
 import { filterWindow, type WindowVerdict } from './filter-window.js';
@@ -21,14 +20,7 @@ export const FIRST_READ_BYTES = 16 * 1024;
 export function serveFiltered(conn: GetReplier, req: GetRequest, log: PartitionLog, size: number, filter: GroupFilter): void {
   readFiltered(req, log, size, filter).then(
     ([data, verdict]) => reply(conn, req, log, data, verdict),
-    (err: unknown) => {
-      if (err instanceof OffsetOutOfRangeError) {
-        conn.replyResult(301, req.opaque, String(err.nearest));
-        return;
-      }
-      conn.ctx.logger.error({ err, topic: req.topic, partition: req.partition, offset: req.offset }, 'read failed');
-      conn.replyResult(500, req.opaque, `read failed: ${(err as Error).message}`);
-    },
+    (err: unknown) => replyReadFailure(conn, req, err),
   );
 }
 
@@ -50,8 +42,7 @@ Promise<[Buffer, WindowVerdict | undefined]> {
 function reply(conn: GetReplier, req: GetRequest, log: PartitionLog, data: Buffer, verdict: WindowVerdict | undefined): void {
   switch (verdict?.kind) {
     case undefined:
-      // The window moved (retention ran) between the check and the read: let the client ask again.
-      conn.replyResult(301, req.opaque, String(log.nearestOffset(req.offset)));
+      replyWindowMoved(conn, req, log);
       return;
     case 'send':
       conn.ctx.stats.recordFetch(req.topic, verdict.bytes, verdict.messages);

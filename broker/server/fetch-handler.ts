@@ -96,22 +96,29 @@ function serveGet(conn: GetReplier, req: GetRequest, log: PartitionLog, mayWait:
   log.read(req.offset, size).then(
     (data) => {
       if (data.length === 0) {
-        // The window moved (retention ran) between the check and the read: let the client ask again.
-        conn.replyResult(301, req.opaque, String(log.nearestOffset(req.offset)));
+        replyWindowMoved(conn, req, log);
         return;
       }
       ctx.stats.recordFetch(req.topic, data.length, wholeRecords(data));
       conn.replyValue(req.opaque, data);
     },
-    (err: unknown) => {
-      if (err instanceof OffsetOutOfRangeError) {
-        conn.replyResult(301, req.opaque, String(err.nearest));
-        return;
-      }
-      ctx.logger.error({ err, topic: req.topic, partition: req.partition, offset: req.offset }, 'read failed');
-      conn.replyResult(500, req.opaque, `read failed: ${(err as Error).message}`);
-    },
+    (err: unknown) => replyReadFailure(conn, req, err),
   );
+}
+
+/** A read came back empty: the window moved (retention ran) between the check and the read; the client asks again. */
+export function replyWindowMoved(conn: GetReplier, req: GetRequest, log: PartitionLog): void {
+  conn.replyResult(301, req.opaque, String(log.nearestOffset(req.offset)));
+}
+
+/** A read failed: 301 to the nearest offset when it fell below the log's start, else 500 (logged). */
+export function replyReadFailure(conn: GetReplier, req: GetRequest, err: unknown): void {
+  if (err instanceof OffsetOutOfRangeError) {
+    conn.replyResult(301, req.opaque, String(err.nearest));
+    return;
+  }
+  conn.ctx.logger.error({ err, topic: req.topic, partition: req.partition, offset: req.offset }, 'read failed');
+  conn.replyResult(500, req.opaque, `read failed: ${(err as Error).message}`);
 }
 
 /**
