@@ -78,47 +78,34 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     putRefusal: sys.slaveId >= 0 ? slaveRefusal(sys.brokerId, sys.slaveId) : null,
     replication: null,
   };
-  try {
-    // After the store's recovery (a journalled commit is completed into the recovered logs), before serving.
-    ctx.transactions = await TransactionManager.open({ config, store, idWorker: ctx.idWorker, stats: ctx.stats,
-      logger: logger.child({ component: 'tx' }) });
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
+  // What a failed start undoes, newest first (each step's part was started).
+  const undo: (() => Promise<unknown>)[] = [() => store.close()];
+  const step = async <T>(start: () => Promise<T>, stop: (started: T) => Promise<unknown>): Promise<T> => {
+    let started: T;
+    try {
+      started = await start();
+    } catch (err) {
+      for (const u of undo.reverse()) await u();
+      throw err;
+    }
+    undo.push(() => stop(started));
+    return started;
+  };
+  // After the store's recovery (a journalled commit is completed into the recovered logs), before serving.
+  ctx.transactions = await step(() => TransactionManager.open({ config, store, idWorker: ctx.idWorker, stats: ctx.stats,
+    logger: logger.child({ component: 'tx' }) }), (tm) => tm.close());
   const server = new BrokerServer(ctx);
-  let port: number;
-  try {
-    port = await server.listen();
-  } catch (err) {
-    await ctx.transactions?.close();
-    await store.close();
-    throw err;
-  }
+  const port = await step(() => server.listen(), () => server.close(sys.shutdownTimeoutMs));
   ctx.port = port;
   ctx.brokerUrl = `meta://${sys.hostName}:${port}`;
   let registry: BrokerRegistry | undefined;
-  let http: HttpServer;
-  try {
-    http = await startHttpServer({ ctx, registry: () => registry, logger: logger.child({ component: 'http' }) });
-  } catch (err) {
-    await server.close(sys.shutdownTimeoutMs);
-    await ctx.transactions?.close();
-    await store.close();
-    throw err;
-  }
+  const http: HttpServer = await step(
+    () => startHttpServer({ ctx, registry: () => registry, logger: logger.child({ component: 'http' }) }), (h) => h.close());
   store.start();
   if (config.zookeeper.zkEnable) {
     // After listen: the registered URL must carry the bound port. A broker that cannot register does not start.
-    try {
-      registry = await BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl, configChecksum: ctx.configChecksum, logger });
-    } catch (err) {
-      await http.close();
-      await server.close(sys.shutdownTimeoutMs);
-      await ctx.transactions?.close();
-      await store.close();
-      throw err;
-    }
+    registry = await step(() => BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl,
+      configChecksum: ctx.configChecksum, logger }), (r) => r.close());
   }
   // An async slave (system.slaveId >= 0) replicates its master through the registry's ZooKeeper session.
   const replicator = registry !== undefined && sys.slaveId >= 0 ? SlaveReplicator.start({ ctx, registry, logger }) : undefined;
