@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ZkPaths } from '../protocol/zk/zk-layout.js';
+import { parseSlaveNode, type ZkPaths } from '../protocol/zk/zk-layout.js';
 import type { ZkSession, ZkWatch } from '../protocol/zk/zk-session.js';
 import { FirstRead } from './zk-first-read.js';
 
@@ -98,8 +98,8 @@ export class ZkBrokerRegistry {
   }
 
   private async onSlaves(id: number, entry: BrokerEntry, children: string[]): Promise<void> {
-    const names = children.filter((c) => /^slave\d+$/.test(c)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
-    const nodes = await Promise.all(names.map((n) => this.zk.getData(`${this.paths.brokerIdDir(id)}/${n}`).catch(() => undefined)));
+    const ids = children.map(parseSlaveNode).filter((n) => n !== undefined).sort((a, b) => a - b);
+    const nodes = await Promise.all(ids.map((n) => this.zk.getData(this.paths.brokerSlave(id, n)).catch(() => undefined)));
     if (this.closed || this.brokers.get(id) !== entry) return;
     const slaves = nodes.map((n) => n?.data.toString('utf8').trim() ?? '').filter((u) => u !== '');
     if (slaves.join(' ') === entry.slaves.join(' ')) return;

@@ -5,7 +5,7 @@
  */
 import { CoordinationError, InvalidArgumentError } from '../../../sdk/errors.js';
 import {
-  decodeTopicRegistration, decodeZkOffset, parseBrokerRole, parsePartitionName as parseName, type TopicRegistryKind,
+  decodeTopicRegistration, decodeZkOffset, parseBrokerRole, parsePartitionName as parseName, parseSlaveNode, type TopicRegistryKind,
   type ZkPaths,
 } from '../../../sdk/protocol/zk/zk-layout.js';
 import type { ZkSession } from '../../../sdk/protocol/zk/zk-session.js';
@@ -104,9 +104,9 @@ export async function readBrokers(view: ZkView): Promise<BrokerInfo[]> {
       names.includes('master') ? text(view, view.paths.brokerMaster(id)) : null,
       names.includes('master_config_checksum') ? text(view, view.paths.brokerConfigChecksum(id)) : null,
       Promise.all(names.map(async (n) => {
-        const m = /^slave(\d+)$/.exec(n);
-        const url = m === null ? null : await text(view, `${dir}/${n}`);
-        return m === null || url === null ? undefined : { slaveId: Number(m[1]), url };
+        const slaveId = parseSlaveNode(n);
+        const url = slaveId === undefined ? null : await text(view, `${dir}/${n}`);
+        return slaveId === undefined || url === null ? undefined : { slaveId, url };
       })),
     ]);
     const slaves = slaveList.filter((s) => s !== undefined).sort((a, b) => a.slaveId - b.slaveId);

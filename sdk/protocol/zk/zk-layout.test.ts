@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   brokerRole, consumerIdString, decodeTopicRegistration, decodeZkOffset, encodeTopicRegistration, encodeZkOffset,
-  parseBrokerRole, sortAsStrings, ZkPaths,
+  parseBrokerRole, parseSlaveNode, sortAsStrings, ZkPaths,
 } from './zk-layout.js';
 
 test('paths follow MetaQ 1.4 under a normalised root', () => {
@@ -27,6 +27,13 @@ test('broker roles read back what they write and refuse anything else', () => {
   assert.deepEqual(parseBrokerRole('3-m'), { brokerId: 3, slaveId: undefined });
   assert.deepEqual(parseBrokerRole('12-s4'), { brokerId: 12, slaveId: 4 });
   for (const bad of ['3', '3-x', 'm-3', '3-s', '-1-m', '3-m ']) assert.equal(parseBrokerRole(bad), undefined, bad);
+});
+
+test('slave nodes under a broker id read back their slave id; other children are not slaves', () => {
+  assert.equal(parseSlaveNode(new ZkPaths('/meta').brokerSlave(0, 2).split('/').pop()!), 2);
+  for (const other of ['master', 'master_config_checksum', 'slave', 'slave-1', 'slave1x']) {
+    assert.equal(parseSlaveNode(other), undefined, other);
+  }
 });
 
 test('topic registrations are MetaQ JSON; the old bare count is read too', () => {

@@ -152,6 +152,20 @@ export function parseBrokerRole(name: string): { brokerId: number; slaveId: numb
 }
 
 /**
+ * The slave id of a child name under `brokers/ids/<id>` (`slave<n>`); undefined for any other child.
+ *
+ * @example
+ * ```ts
+ * parseSlaveNode('slave2'); // 2
+ * parseSlaveNode('master'); // undefined
+ * ```
+ */
+export function parseSlaveNode(name: string): number | undefined {
+  const m = /^slave(\d+)$/.exec(name);
+  return m === null ? undefined : Number(m[1]);
+}
+
+/**
  * The data of a `topics-pub` / `topics-sub` registration, as MetaQ 1.4.3+ writes it.
  *
  * @example
