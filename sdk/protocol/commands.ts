@@ -6,7 +6,7 @@
  * put <topic> <partition> <len> <flag> [<checksum>] [<txKey>] <opaque>\r\n<len bytes>
  * get <topic> <group> <partition> <offset> <maxSize> <opaque>\r\n
  * offset <topic> <group> <partition> <offset> <opaque>\r\n
- * sync <topic> <partition> <len> <flag> <msgId> [<checksum>] <opaque>\r\n<len bytes>
+ * sync <topic> <partition> <len> <flag> <msgId> [<checksum> [<offset>]] <opaque>\r\n<len bytes>
  * transaction <txKey> <sessionId> <type> [<timeoutSec>] [<uniqueQualifier>] <opaque>\r\n
  * stats <item> <opaque>\r\n          (empty item: two spaces)
  * version [<opaque>]\r\n
@@ -80,7 +80,13 @@ export interface SyncRequest {
   readonly flag: number;
   /** The master's message id (int64). */
   readonly msgId: bigint;
+  /** {@link NO_CHECKSUM} in MetaQ's 7-token form. */
   readonly checksum: number;
+  /**
+   * The master's byte offset of the record (our 9-token form): the slave stores it exactly there. Null in MetaQ's
+   * 7- and 8-token forms: the slave appends at its local end.
+   */
+  readonly offset: number | null;
   readonly opaque: number;
   readonly body: Buffer;
 }

@@ -40,6 +40,12 @@ describe('protocol/encode', () => {
   it('writes sync, version, quit, value and the value header', () => {
     assert.equal(text(encodeSync({ topic: 't', partition: 1, flag: 0, msgId: 9007199254740993n, opaque: 2, body: Buffer.from('x') })),
       'sync t 1 1 0 9007199254740993 -1 2\r\nx');
+    assert.equal(text(encodeSync({ topic: 't', partition: 1, flag: 0, msgId: 5n, checksum: 3, offset: 0, opaque: 2, body: Buffer.from('x') })),
+      'sync t 1 1 0 5 3 0 2\r\nx');
+    assert.equal(text(encodeSync({ topic: 't', partition: 1, flag: 0, msgId: 5n, checksum: 3, offset: null, opaque: 2, body: Buffer.from('x') })),
+      'sync t 1 1 0 5 3 2\r\nx');
+    assert.equal(text(encodeSync({ topic: 't', partition: 1, flag: 0, msgId: 5n, checksum: 3, opaque: 2, body: Buffer.from('x') },
+      { legacy: true })), 'sync t 1 1 0 5 2\r\nx');
     assert.equal(text(encodeVersion(7)), 'version 7\r\n');
     assert.equal(text(encodeQuit()), 'quit\r\n');
     assert.equal(text(encodeValue(Buffer.from('ab'), 4)), 'value 2 4\r\nab');
@@ -55,6 +61,11 @@ describe('protocol/encode', () => {
     assert.throws(() => encodePut({ ...put, topic: 't', opaque: 1.5 }), /opaque 1.5/);
     assert.throws(() => encodeGet({ topic: 't', group: 'g', partition: 0, offset: 2 ** 60, maxSize: 1, opaque: 1 }), /offset/);
     assert.throws(() => encodeSync({ topic: 't', partition: 0, flag: 0, msgId: 1n << 63n, opaque: 1, body: Buffer.alloc(0) }), /int64/);
+    const sync = { topic: 't', partition: 0, flag: 0, msgId: 1n, opaque: 1, body: Buffer.alloc(0) };
+    for (const offset of [-1, 1.5, 2 ** 53, Number.MAX_SAFE_INTEGER]) {
+      assert.throws(() => encodeSync({ ...sync, offset }), new RegExp(`sync offset ${offset} is not a non-negative safe integer`));
+    }
+    assert.throws(() => encodeSync({ ...sync, offset: 1 }, { legacy: true }), /legacy sync form cannot carry an offset/);
     assert.throws(() => encodeValueHeader(-1, 1), /non-negative/);
   });
 });

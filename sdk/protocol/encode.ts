@@ -5,7 +5,7 @@
  * put <topic> <partition> <len> <flag> <checksum> [<txKey>] <opaque>\r\n<body>   (legacy: no checksum)
  * get <topic> <group> <partition> <offset> <maxSize> <opaque>\r\n
  * offset <topic> <group> <partition> <offset> <opaque>\r\n
- * sync <topic> <partition> <len> <flag> <msgId> <checksum> <opaque>\r\n<body>
+ * sync <topic> <partition> <len> <flag> <msgId> <checksum> [<offset>] <opaque>\r\n<body>   (legacy: no checksum)
  * transaction <txKey> <sessionId> <type> [<timeoutSec>] [<uniqueQualifier>] <opaque>\r\n
  * stats <item> <opaque>\r\n   (empty item: `stats  <opaque>`)       version <opaque>\r\n       quit\r\n
  * result <code> <len> <opaque>\r\n<body>                             value <len> <opaque>\r\n<message set>
@@ -55,8 +55,18 @@ export interface SyncFrame {
   readonly msgId: bigint;
   /** Default {@link NO_CHECKSUM}. */
   readonly checksum?: number;
+  /**
+   * The master's byte offset of the record: when given, our 9-token form is written, and the slave stores the record
+   * exactly there. Absent or null: MetaQ's 8-token form (the slave appends at its end).
+   */
+  readonly offset?: number | null;
   readonly opaque: number;
   readonly body: Uint8Array;
+}
+
+export interface SyncEncodeOptions {
+  /** Emit the pre-1.4.4 form without checksum (7 tokens); an offset cannot be sent then. */
+  readonly legacy?: boolean;
 }
 
 export type GetFrame = Omit<GetRequest, 'type'>;
@@ -90,12 +100,24 @@ export function encodeOffset(req: OffsetFrame): Buffer {
     `${int32(req.partition, 'partition')} ${offset(req.offset)} ${int32(req.opaque, 'opaque')}\r\n`);
 }
 
-/** `sync` (master to slave), always in the 1.4.4 form with checksum. */
-export function encodeSync(req: SyncFrame): Buffer {
+/**
+ * `sync` (master to slave): with `offset`, our 9-token form; without, MetaQ 1.4.4's 8-token form (checksum);
+ * `{ legacy: true }`: the 7-token form of older MetaQ.
+ */
+export function encodeSync(req: SyncFrame, options: SyncEncodeOptions = {}): Buffer {
   if (req.msgId < INT64_MIN || req.msgId > INT64_MAX) throw new InvalidArgumentError(`msgId ${req.msgId} is not an int64`);
+  const at = req.offset ?? null;
+  if (at !== null && (!Number.isSafeInteger(at) || at < 0 || at >= MAX_OFFSET)) {
+    throw new InvalidArgumentError(`sync offset ${at} is not a non-negative safe integer`);
+  }
+  let extra = '';
+  if (options.legacy === true) {
+    if (at !== null) throw new InvalidArgumentError('the legacy sync form cannot carry an offset');
+  } else {
+    extra = ` ${int32(req.checksum ?? NO_CHECKSUM, 'checksum')}${at === null ? '' : ` ${at}`}`;
+  }
   return frame(`sync ${token(req.topic, 'topic')} ${int32(req.partition, 'partition')} ${req.body.byteLength} ` +
-    `${int32(req.flag, 'flag')} ${req.msgId} ${int32(req.checksum ?? NO_CHECKSUM, 'checksum')} ` +
-    `${int32(req.opaque, 'opaque')}\r\n`, req.body);
+    `${int32(req.flag, 'flag')} ${req.msgId}${extra} ${int32(req.opaque, 'opaque')}\r\n`, req.body);
 }
 
 /**

@@ -7,8 +7,8 @@
  * `version` alone).
  */
 
-/** Most tokens any frame has (`put` with checksum and transaction key: 8). */
-export const MAX_TOKENS = 8;
+/** Most tokens any frame has (our `sync` carrying the master's offset: 9). */
+export const MAX_TOKENS = 9;
 
 const SPACE = 0x20;
 const MINUS = 0x2d;

@@ -5,13 +5,14 @@
  * put <topic> <partition> <len> <flag> [<checksum>] [<txKey>] <opaque>\r\n<len bytes>     6, 7 or 8 tokens
  * get <topic> <group> <partition> <offset> <maxSize> <opaque>\r\n                        7 tokens
  * offset <topic> <group> <partition> <offset> <opaque>\r\n                               6 tokens
- * sync <topic> <partition> <len> <flag> <msgId> [<checksum>] <opaque>\r\n<len bytes>     7 or 8 tokens
+ * sync <topic> <partition> <len> <flag> <msgId> [<checksum> [<offset>]] <opaque>\r\n<len bytes>   7, 8 or 9 tokens
  * transaction <txKey> <sessionId> <type> [<timeoutSec>] [<uniqueQualifier>] <opaque>\r\n 5, 6 or 7 tokens
  * stats [<item> [<opaque>]]\r\n        version [<opaque>]\r\n        quit\r\n
  * ```
  * Dispatch is on the first byte (p g t s o v q, as MetaQ); the whole command word must then match. A `put`
  * with 7 tokens has a checksum when token 5 starts with a digit or `-`, else a transaction key; a
- * `transaction` with 6 tokens has a timeout when token 4 is all digits, else a unique qualifier. Missing
+ * `transaction` with 6 tokens has a timeout when token 4 is all digits, else a unique qualifier. A `sync` with 9
+ * tokens is ours: it carries the master's byte offset of the record (a non-negative safe integer). Missing
  * `opaque` of `stats`/`version` is {@link DEFAULT_OPAQUE}. Offsets beyond 2^53 decode as {@link MAX_OFFSET}.
  *
  * A `put`/`sync` announcing more than `maxBodyBytes` is a well-framed bad request: its body is discarded as it
@@ -27,7 +28,7 @@
  * ```
  * @see ResponseDecoder
  */
-import { DEFAULT_OPAQUE, NO_CHECKSUM, TransactionTypes } from './commands.js';
+import { DEFAULT_OPAQUE, MAX_OFFSET, NO_CHECKSUM, TransactionTypes } from './commands.js';
 import type { DecodedRequest, TransactionType } from './commands.js';
 import { FrameDecoder } from './frame-decoder.js';
 import type { DecoderOptions } from './frame-decoder.js';
@@ -59,6 +60,7 @@ export class RequestDecoder extends FrameDecoder<DecodedRequest> {
   private pChecksum = 0;
   private pTxKey: string | null = null;
   private pMsgId = 0n;
+  private pOffset: number | null = null;
   private pOpaque = 0;
   // Recently seen topics (direct-mapped by a cheap hash): pipelined puts repeat a few topics, and comparing
   // a few bytes is much cheaper than decoding a new string per frame.
@@ -104,7 +106,7 @@ export class RequestDecoder extends FrameDecoder<DecodedRequest> {
     if (this.command === 'sync') {
       return {
         type: 'sync', topic: this.pTopic, partition: this.pPartition, flag: this.pFlag, msgId: this.pMsgId,
-        checksum: this.pChecksum, opaque: this.pOpaque, body,
+        checksum: this.pChecksum, offset: this.pOffset, opaque: this.pOpaque, body,
       };
     }
     return {
@@ -117,7 +119,8 @@ export class RequestDecoder extends FrameDecoder<DecodedRequest> {
     this.expect(PUT, 'put');
     const t = this.tokens;
     const n = t.count;
-    if (n < 6 || n > 8) this.fail(`Invalid put command: expected 6 to 8 tokens, got ${n}`);
+    if (n < 6) this.fail(`Invalid put command: expected 6 to 8 tokens, got ${n}`);
+    if (n > 8) this.fail(`Invalid put command: too many tokens: expected 6 to 8, got ${n}`);
     this.pTopic = this.topic();
     this.pPartition = this.int32(2, 'partition');
     this.bodyLength = this.length(3);
@@ -140,14 +143,15 @@ export class RequestDecoder extends FrameDecoder<DecodedRequest> {
   private sync(): null {
     this.expect(SYNC, 'sync');
     const n = this.tokens.count;
-    if (n !== 7 && n !== 8) this.fail(`Invalid sync command: expected 7 or 8 tokens, got ${n}`);
+    if (n < 7 || n > 9) this.fail(`Invalid sync command: expected 7, 8 or 9 tokens, got ${n}`);
     this.pTopic = this.topic();
     this.pPartition = this.int32(2, 'partition');
     this.bodyLength = this.length(3);
     this.pFlag = this.int32(4, 'flag');
     if (Number.isNaN(this.tokens.int64(5))) this.fail('bad number in msgId');
     this.pMsgId = BigInt(this.tokens.buf.toString('latin1', this.tokens.start(5), this.tokens.end(5)));
-    this.pChecksum = n === 8 ? this.int32(6, 'checksum') : NO_CHECKSUM;
+    this.pChecksum = n >= 8 ? this.int32(6, 'checksum') : NO_CHECKSUM;
+    this.pOffset = n === 9 ? this.logOffset(7) : null;
     this.pOpaque = this.int32(n - 1, 'opaque');
     return null;
   }
@@ -230,6 +234,13 @@ export class RequestDecoder extends FrameDecoder<DecodedRequest> {
   private int64(i: number, what: string): number {
     const v = this.tokens.int64(i);
     if (Number.isNaN(v)) this.fail(`bad number in ${what}: not an int64`);
+    return v;
+  }
+
+  /** A byte offset that must be exact: int64, >= 0 and below 2^53 - 1 (parseInt64 clamps larger values to it). */
+  private logOffset(i: number): number {
+    const v = this.int64(i, 'offset');
+    if (v < 0 || v >= MAX_OFFSET) this.fail(`bad number in offset: ${this.tokens.text(i)} is not a non-negative safe integer`);
     return v;
   }
 
