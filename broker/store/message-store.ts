@@ -18,7 +18,7 @@ import type { CronExpression } from './cron.js';
 import { parseCron } from './cron.js';
 import { DiskWatermark } from './disk-watermark.js';
 import type { FileIO } from './file-io.js';
-import { joinPath, NodeFileIO } from './file-io.js';
+import { isErrno, joinPath, NodeFileIO } from './file-io.js';
 import type { Failpoints } from './failpoints.js';
 import { ChunkPool, Flusher } from './flusher.js';
 import { PartitionLog } from './partition-log.js';
@@ -28,7 +28,7 @@ import { recoverPartitionDir } from './recovery.js';
 import { readRecoveryPoints, RecoveryPointFile } from './recovery-point-file.js';
 import type { RetentionReport } from './retention.js';
 import { applyRetention, emptyRetentionReport } from './retention.js';
-import { parsePartitionDirName, partitionDirName } from './segment-files.js';
+import { CLEAN_SHUTDOWN_FILE, parsePartitionDirName, partitionDirName } from './segment-files.js';
 
 export interface MessageStoreOptions {
   readonly config: BrokerConfig;
@@ -51,6 +51,16 @@ export interface RecoveryReport {
   readonly scannedRecords: number;
   readonly cuts: readonly RecoveryCut[];
   readonly durationMs: number;
+}
+
+/** What {@link MessageStore.truncate} removed: the records in `[from, to)` of one partition. */
+export interface TruncateReport {
+  readonly topic: string;
+  readonly partition: number;
+  readonly from: number;
+  readonly to: number;
+  readonly bytes: number;
+  readonly records: number;
 }
 
 const WATERMARK_EVERY_MS = 1500;
@@ -216,6 +226,31 @@ export class MessageStore {
    */
   checkpointAll(): Promise<void> {
     return this.recoveryPoints.write(this.partitions());
+  }
+
+  /**
+   * Drops every byte of a partition at or after `offset` (a record boundary within [startOffset, endOffset]), e.g. the
+   * divergent tail of a node rejoining as a slave. The caller makes sure no appends run; the partition refuses them
+   * meanwhile. The recovery checkpoint is rewritten before any file changes and a clean-shutdown marker removed, so a
+   * crash at any step leaves a log recovery opens (see PartitionLog.truncateTo). Logs the exact range cut at warn.
+   * Throws InvalidArgumentError (no such partition, not a boundary), ShuttingDownError, FsyncFailedError (I/O failed:
+   * the partition then refuses writes until a restart).
+   */
+  async truncate(topic: string, partition: number, offset: number): Promise<TruncateReport> {
+    if (this.closed) throw new ShuttingDownError('message store');
+    const log = this.get(topic, partition);
+    if (log === undefined) throw new InvalidArgumentError(`cannot truncate ${topic}-${partition}: no such partition in this store`);
+    while (this.retentionRun !== null) await this.retentionRun.catch(() => undefined);
+    const range = await log.truncateTo(offset, async () => {
+      await this.io.unlink(joinPath(log.dir, CLEAN_SHUTDOWN_FILE)).catch((e: unknown) => {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      });
+      await this.recoveryPoints.write(this.partitions());
+    });
+    if (this.closed) log.refuseAppends();
+    const report: TruncateReport = { topic, partition, ...range };
+    if (report.bytes > 0) this.logger.warn(report, 'truncated the log: records discarded');
+    return report;
   }
 
   /** Refuses appends, stores everything pending (fsync), writes the checkpoint and clean-shutdown markers, closes files. */

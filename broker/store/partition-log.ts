@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import type { MetaqError } from '../../sdk/errors.js';
 import {
-  DiskFullError, FsyncFailedError, MessageTooLargeError, OffsetOutOfRangeError, ShuttingDownError,
+  DiskFullError, FsyncFailedError, InvalidArgumentError, MessageTooLargeError, OffsetOutOfRangeError, ShuttingDownError,
 } from '../../sdk/errors.js';
 import { RECORD_HEADER_SIZE, writeRecordHeader } from '../../sdk/protocol/record.js';
 import type { TopicConfig } from '../config/broker-config.js';
@@ -27,6 +27,7 @@ import type { Failpoints } from './failpoints.js';
 import { FailpointNames } from './failpoints.js';
 import type { ChunkPool, FlushTarget, Flusher } from './flusher.js';
 import type { PartitionRecovery } from './recovery.js';
+import { recordStartAtOrBefore, scanRecords } from './record-scan.js';
 import { Segment } from './segment.js';
 import { CLEAN_SHUTDOWN_FILE, segmentFileName, writeStateFile } from './segment-files.js';
 
@@ -53,6 +54,14 @@ export interface PartitionLogInit {
   readonly recovered?: PartitionRecovery;
   /** Offset of the first segment of a new partition (an async slave starts at its master's first offset). Default 0. */
   readonly startOffset?: number;
+}
+
+/** The bytes a truncation removed: `[from, to)`. */
+export interface TruncatedRange {
+  readonly from: number;
+  readonly to: number;
+  readonly bytes: number;
+  readonly records: number;
 }
 
 /** A segment detached from the log by retention. */
@@ -280,6 +289,75 @@ export class PartitionLog implements FlushTarget {
     seg.removed = true;
     void seg.close(this.deps.io).catch(() => undefined);
     return first;
+  }
+
+  /**
+   * Cuts the log back to `offset`, a record boundary in [startOffset, endOffset] (else InvalidArgumentError), once
+   * the partition is idle; appends are refused meanwhile. Readers stop at `offset` at once, then `beforeCut` runs
+   * before any file changes (the store makes its checkpoint agree with the new end). The newest segments are
+   * unlinked first, each followed by a directory fsync, and the holding segment is cut and fdatasynced last, so a
+   * crash at any step leaves a contiguous log that recovery opens. A failure once readers were cut leaves the
+   * partition refusing writes (FsyncFailedError) until a restart recovers it.
+   */
+  async truncateTo(offset: number, beforeCut: () => Promise<void>): Promise<TruncatedRange> {
+    const mine = this.refusal === null ? new ShuttingDownError(`partition ${this.topic}-${this.partition} (truncating)`) : null;
+    if (mine !== null) this.refusal = mine;
+    try {
+      this.requestSync();
+      await this.idle();
+      if (this.failure !== null) throw this.failure;
+      const to = this.end;
+      if (!Number.isSafeInteger(offset) || offset < this.startOffset || offset > to ||
+          (offset < to && (await recordStartAtOrBefore(this, offset)) !== offset)) {
+        throw new InvalidArgumentError(`cannot truncate ${this.topic}-${this.partition} at ${offset}: ` +
+          `not a record boundary within [${this.startOffset}, ${to}]`);
+      }
+      let records = 0;
+      await scanRecords(this, offset, () => { records++; });
+      if (offset === to) return { from: offset, to, bytes: 0, records: 0 };
+      this.inFlight = true;  // close() waits for the cut through idle()
+      try {
+        await this.cutFiles(offset, beforeCut);
+      } catch (e) {
+        this.failure ??= new FsyncFailedError(this.topic, this.partition, { cause: e });
+        this.refusal = this.failure;
+        this.deps.logger.error({ topic: this.topic, partition: this.partition, offset, err: e },
+          'truncation failed: the partition refuses writes until a restart recovers it');
+        throw this.failure;
+      } finally {
+        this.inFlight = false;
+        this.afterWork();
+        this.notifyReadable();  // parked long polls beyond the new end get their answer now
+      }
+      this.appended = Math.max(this.appended - records, -this.recoveredMsgs);
+      return { from: offset, to, bytes: to - offset, records };
+    } finally {
+      if (mine !== null && this.refusal === mine) this.refusal = null;
+    }
+  }
+
+  private async cutFiles(offset: number, beforeCut: () => Promise<void>): Promise<void> {
+    const io = this.deps.io;
+    const i = this.segmentIndex(offset);
+    const seg = this.segs[i]!;
+    const later = this.segs.splice(i + 1).reverse();
+    const oldSize = seg.size;
+    seg.size = offset - seg.start;
+    this.end = this.written = this.durable = offset;
+    this.tail = null;
+    await beforeCut();
+    for (const s of later) {
+      s.removed = true;
+      await s.close(io);
+      if (!s.created) continue;
+      await io.unlink(s.path).catch((e: unknown) => { if (!isErrno(e, 'ENOENT')) throw e; });
+      await io.fsyncDir(this.dir);
+    }
+    if (seg.created && oldSize > seg.size) {
+      const fd = await seg.descriptor(io);
+      await io.ftruncate(fd, seg.size);
+      await io.fdatasync(fd);
+    }
   }
 
   /** Flusher entry point. */
