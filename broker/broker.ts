@@ -2,9 +2,12 @@ import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { ConfigError, ErrorCodes, MetaqError } from '../sdk/errors.js';
 import { BrokerRegistry } from './cluster/broker-registry.js';
 import { ConsumerFilters } from './filter/consumer-filters.js';
 import { SlaveReplicator, slaveRefusal } from './ha/slave-replicator.js';
+import { promoteSlave, type PromotionReport } from './ha/promotion.js';
+import { SyncMaster } from './ha/sync-master.js';
 import type { BrokerConfig } from './config/broker-config.js';
 import type { Failpoints } from './store/failpoints.js';
 import type { FileIO } from './store/file-io.js';
@@ -36,6 +39,8 @@ export interface Broker {
   readonly store: MessageStore;
   /** The ZooKeeper registration; undefined in standalone mode (`zk.zkEnable=false`). */
   readonly registry: BrokerRegistry | undefined;
+  /** Failover: makes this slave the master (broker/ha/promotion.ts). Rejects on a master or an unpromotable slave. */
+  promote(): Promise<PromotionReport>;
   /**
    * Graceful shutdown: in cluster mode first unregisters from ZooKeeper and waits `zk.zkSyncTimeMs` so that clients
    * notice; then closes the HTTP server (parked HTTP gets are answered at once); then stops taking requests,
@@ -54,6 +59,9 @@ export const BROKER_VERSION: string = (JSON.parse(
 export async function startBroker(config: BrokerConfig, options: StartBrokerOptions): Promise<Broker> {
   const { logger } = options;
   const sys = config.system;
+  if (sys.syncReplication && !config.zookeeper.zkEnable) {
+    throw new ConfigError('system.syncReplication needs ZooKeeper (zk.zkEnable=true): the master finds its slave there');
+  }
   // Before recovery: a filter that cannot load is a config error, found without minutes of store scanning first.
   const filters = await ConsumerFilters.load(config, logger.child({ component: 'filter' }));
   const store = await MessageStore.open({
@@ -77,6 +85,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     configChecksum: config.sourceFile === undefined ? 0 : crc32(readFileSync(config.sourceFile)) >>> 0,
     putRefusal: sys.slaveId >= 0 ? slaveRefusal(sys.brokerId, sys.slaveId) : null,
     replication: null,
+    syncMaster: null,
   };
   // What a failed start undoes, newest first (each step's part was started).
   const undo: (() => Promise<unknown>)[] = [() => store.close()];
@@ -93,7 +102,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
   };
   // After the store's recovery (a journalled commit is completed into the recovered logs), before serving.
   ctx.transactions = await step(() => TransactionManager.open({ config, store, idWorker: ctx.idWorker, stats: ctx.stats,
-    logger: logger.child({ component: 'tx' }) }), (tm) => tm.close());
+    logger: logger.child({ component: 'tx' }), syncMaster: () => ctx.syncMaster }), (tm) => tm.close());
   const server = new BrokerServer(ctx);
   const port = await step(() => server.listen(), () => server.close(sys.shutdownTimeoutMs));
   ctx.port = port;
@@ -107,8 +116,29 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     registry = await step(() => BrokerRegistry.start({ config, store, brokerUrl: ctx.brokerUrl,
       configChecksum: ctx.configChecksum, logger }), (r) => r.close());
   }
-  // An async slave (system.slaveId >= 0) replicates its master through the registry's ZooKeeper session.
-  const replicator = registry !== undefined && sys.slaveId >= 0 ? SlaveReplicator.start({ ctx, registry, logger }) : undefined;
+  // A slave (system.slaveId >= 0) replicates its master through the registry's ZooKeeper session.
+  let replicator = registry !== undefined && sys.slaveId >= 0 ? SlaveReplicator.start({ ctx, registry, logger }) : undefined;
+  if (registry !== undefined && sys.syncReplication && sys.slaveId < 0) {
+    ctx.syncMaster = SyncMaster.start({ system: sys, store, session: registry.session, zkRoot: config.zookeeper.zkRoot,
+      registry, logger });
+  }
+  let promoting: Promise<PromotionReport> | undefined;
+  const promote = (): Promise<PromotionReport> => {
+    if (promoting !== undefined) return promoting;
+    const r = replicator;
+    if (r === undefined || registry === undefined) {
+      return Promise.reject(new MetaqError(ErrorCodes.BROKER, `broker ${sys.brokerId} is not a slave: nothing to promote`));
+    }
+    promoting = promoteSlave({ ctx, registry, replicator: r, logger }).then((report) => {
+      replicator = undefined;
+      return report;
+    }, (err: unknown) => {
+      promoting = undefined;
+      throw err;
+    });
+    return promoting;
+  };
+  ctx.promote = promote;
   logger.info({ port, httpPort: http.port, brokerId: sys.brokerId, dataPath: sys.dataPath, cluster: registry !== undefined,
     flush: sys.unflushThreshold <= 0 ? 'group-commit' : `threshold ${sys.unflushThreshold}/${sys.unflushInterval}ms` },
   'broker started');
@@ -120,6 +150,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
     config,
     store,
     registry,
+    promote,
     close: () => {
       closing ??= (async () => {
         logger.info('broker shutting down');
@@ -131,6 +162,7 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
         }
         await http.close();
         await server.close(sys.shutdownTimeoutMs);
+        ctx.syncMaster?.close();
         await ctx.transactions?.close();
         await store.close();
         await registry?.close();

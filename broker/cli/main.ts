@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { MetaqError } from '../../sdk/errors.js';
-import { serverStatus, serverStop } from './server-control.js';
+import { serverPromote, serverStatus, serverStop } from './server-control.js';
 import type { ClusterFlags } from './cluster/cluster-context.js';
 import type { OffsetsFlags } from './cluster/offsets-command.js';
 import { statsCommand } from './stats-command.js';
@@ -78,6 +78,10 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--pid-file <file>', 'pid file (default <dataPath>/metaq.pid)')
     .option('--host <host>', 'address to ask (default: the bind address, or 127.0.0.1)')
     .action(async (flags) => setCode(await serverStatus(flags)));
+  configOptions(server.command('promote').description('failover: make the slave named by -c the master (exit 0 promoted, 1 refused, 4 not answering)'))
+    .option('--host <host>', 'address to ask (default: the bind address, or 127.0.0.1)')
+    .option('--http-port <n>', 'its HTTP port (default: dashboardHttpPort of the configuration)')
+    .action(async (flags) => setCode(await serverPromote(flags)));
 
   configOptions(program.command('stats').argument('[item]', "statistics item: '' (summary), topics, offsets, realtime, config, help, <topic>", '')
     .description('print a broker\'s statistics (the stats command of the protocol)'))

@@ -80,3 +80,34 @@ export async function serverStatus(flags: StatusFlags): Promise<number> {
     return StatusCodes.UNKNOWN;
   }
 }
+
+export interface PromoteFlags extends ConfigFlags {
+  host?: string;
+  httpPort?: string;
+}
+
+/**
+ * `metaq server promote`: failover, makes the slave named by -c (its dashboardHttpPort) the master
+ * (`POST /api/ha/promote`). Exit 0 promoted, 1 refused (the reason is printed), 4 not answering.
+ */
+export async function serverPromote(flags: PromoteFlags): Promise<number> {
+  const config = await configFromFlags(flags);
+  const host = flags.host ?? localHost(config);
+  const port = flags.httpPort === undefined ? config.system.dashboardHttpPort : Number(flags.httpPort);
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/api/ha/promote`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(120_000) });
+  } catch (e) {
+    process.stderr.write(`metaq server promote: no answer from ${url}: ${(e as Error).message}\n`);
+    return StatusCodes.UNKNOWN;
+  }
+  const body = await res.json() as Record<string, unknown>;
+  if (!res.ok) {
+    process.stderr.write(`metaq server promote: refused: ${String(body['error'] ?? res.status)}\n`);
+    return 1;
+  }
+  process.stdout.write(`promoted: broker ${String(body['brokerId'])} is now the master at ${String(body['url'])} ` +
+    `(${String(body['durationMs'])} ms, ${String(body['offsetsRepaired'])} consumer offsets repaired)\n`);
+  return 0;
+}

@@ -45,8 +45,12 @@ const UNREGISTER_LIMIT_MS = 10_000;
 export class BrokerRegistry {
   private readonly paths: ZkPaths;
   private readonly brokerId: number;
-  /** `system.slaveId` of an async slave (it registers as slave `<n>` of `brokerId`); undefined on a master. */
-  private readonly slaveId: number | undefined;
+  /** `system.slaveId` of a slave (it registers as slave `<n>` of `brokerId`); undefined on a master or once promoted. */
+  private slaveId: number | undefined;
+  /** Sync replication with a failing slave: `topics-pub` nodes withdrawn so that producers go elsewhere. */
+  private publishWithdrawn = false;
+  /** During a promotion: registration nodes held by another session (the dead master's) are removed, not refused. */
+  private evictForeign = false;
   private readonly logger: Logger;
   private config: BrokerConfig;
   /** What is registered (or being registered) per topic. */
@@ -147,6 +151,45 @@ export class BrokerRegistry {
     await this.registerTopics(changed);
   }
 
+  /** Removes this master's `topics-pub` nodes (producers stop choosing it) until {@link restorePublish}. */
+  async withdrawPublish(): Promise<void> {
+    this.publishWithdrawn = true;
+    await this.idle();
+    await Promise.all([...this.registered.keys()].map((t) =>
+      this.removeOwned(this.paths.topicBroker('topics-pub', t, this.brokerId, this.slaveId))));
+  }
+
+  /** Registers the `topics-pub` nodes {@link withdrawPublish} removed. */
+  async restorePublish(): Promise<void> {
+    this.publishWithdrawn = false;
+    await this.idle();
+    await this.registerTopics([...this.registered.values()]);
+  }
+
+  /**
+   * Failover: this slave's registration becomes the master's. Its `slave<n>` and `<id>-s<n>` nodes go; the master
+   * nodes (`master`, the checksum, every topic's `<id>-m`) are created, removing those still held by the old master's
+   * session (dead, but not expired yet).
+   */
+  async becomeMaster(): Promise<void> {
+    const slaveId = this.slaveId;
+    if (slaveId === undefined) return;
+    await this.idle();
+    await Promise.all([...this.registered.keys()].map((t) => this.removeTopicNodes(t)));
+    await this.removeOwned(this.paths.brokerSlave(this.brokerId, slaveId));
+    this.slaveId = undefined;
+    this.evictForeign = true;
+    try {
+      await this.ephemeral(this.paths.brokerMaster(this.brokerId), this.options.brokerUrl);
+      await this.registerRest(this.options.brokerUrl);
+      await this.registerTopics([...this.registered.values()]);
+    } finally {
+      this.evictForeign = false;
+    }
+    this.logger.info({ brokerId: this.brokerId, url: this.options.brokerUrl, topics: this.registered.size },
+      'promoted: registered as the master in ZooKeeper');
+  }
+
   /** Stops registering and removes this broker's nodes (only those this session holds). */
   async unregister(): Promise<void> {
     this.stopped = true;
@@ -244,7 +287,8 @@ export class BrokerRegistry {
     await Promise.all([
       this.ephemeral(path('topics'), String(r.numParts)),
       // A slave never offers a topic to producers (MetaQ's did; its producers skipped `-s` nodes).
-      r.publish && slaveId === undefined ? this.ephemeral(path('topics-pub'), json) : this.removeOwned(path('topics-pub')),
+      r.publish && slaveId === undefined && !this.publishWithdrawn
+        ? this.ephemeral(path('topics-pub'), json) : this.removeOwned(path('topics-pub')),
       r.subscribe ? this.ephemeral(path('topics-sub'), json) : this.removeOwned(path('topics-sub')),
     ]);
   }
@@ -254,8 +298,16 @@ export class BrokerRegistry {
     try {
       await this.session.createEphemeral(path, data);
     } catch (err) {
-      if (zkCodeOf(err) !== 'NO_NODE') throw err;
-      await this.session.ensurePath(path.slice(0, path.lastIndexOf('/')));
+      const code = zkCodeOf(err);
+      if (code === 'NODE_EXISTS' && this.evictForeign) {
+        const stat = await this.session.exists(path);
+        if (stat !== undefined) await this.session.remove(path, stat.version);
+        this.logger.warn({ path }, 'promotion: removed the old master\'s registration node');
+      } else if (code === 'NO_NODE') {
+        await this.session.ensurePath(path.slice(0, path.lastIndexOf('/')));
+      } else {
+        throw err;
+      }
       await this.session.createEphemeral(path, data);
     }
   }

@@ -74,6 +74,11 @@ export interface SystemConfig {
   readonly slaveMaxDelayInMills: number;
   /** A slave takes the master's topic sections when the master's config checksum changes. */
   readonly autoSyncMasterConfig: boolean;
+  /** Sync replication (master): puts are answered once the slave stored them too. */
+  readonly syncReplication: boolean;
+  readonly sendToSlaveTimeoutInMills: number;
+  readonly slaveContinuousFailureThreshold: number;
+  readonly checkSlaveIntervalInMills: number;
   // ---- ours ----
   /** Largest accepted message DATA (attribute + payload); default `maxTransferSize - 20` so it can be fetched. */
   readonly maxMessageSize: number;

@@ -216,10 +216,15 @@ function resolveSystem(section: RawSection | undefined, cwd: string): SystemConf
 }
 
 /** MetaQ's metaslave keys (async_slave.properties), here in [system]. */
-function slaveSettings(r: SectionReader): Pick<SystemConfig, 'slaveId' | 'slaveGroup' | 'slaveMaxDelayInMills' | 'autoSyncMasterConfig'> {
+function slaveSettings(r: SectionReader): Pick<SystemConfig, 'slaveId' | 'slaveGroup' | 'slaveMaxDelayInMills' |
+  'autoSyncMasterConfig' | 'syncReplication' | 'sendToSlaveTimeoutInMills' | 'slaveContinuousFailureThreshold' |
+  'checkSlaveIntervalInMills'> {
   const slaveId = r.int('slaveId');
   return { slaveId, slaveGroup: r.string('slaveGroup', `meta-slave-group_${slaveId}`),
-    slaveMaxDelayInMills: r.int('slaveMaxDelayInMills'), autoSyncMasterConfig: r.bool('autoSyncMasterConfig') };
+    slaveMaxDelayInMills: r.int('slaveMaxDelayInMills'), autoSyncMasterConfig: r.bool('autoSyncMasterConfig'),
+    syncReplication: r.bool('syncReplication'), sendToSlaveTimeoutInMills: r.int('sendToSlaveTimeoutInMills'),
+    slaveContinuousFailureThreshold: r.int('slaveContinuousFailureThreshold'),
+    checkSlaveIntervalInMills: r.int('checkSlaveIntervalInMills') };
 }
 
 function resolveZookeeper(section: RawSection | undefined): ZookeeperConfig {

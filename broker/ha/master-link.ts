@@ -1,11 +1,13 @@
 /**
- * The slave's connection to its master: one pipelined MetaQ protocol connection shared by every partition's fetch
- * loop (requests matched by opaque, so long polls of many partitions wait side by side). A dropped connection fails
- * the requests in flight; the next request opens a new one. Closing it fails everything in flight for good.
+ * A connection to the other node of a master/slave pair (the slave's to its master, the sync master's to its slave):
+ * one pipelined MetaQ protocol connection shared by every partition's fetch loop or forwarded put (requests matched
+ * by opaque, so long polls of many partitions wait side by side). A dropped connection fails the requests in flight;
+ * the next request opens a new one. Closing it fails everything in flight for good.
  */
 import { ConnectionError, ErrorCodes, MetaqError, ShuttingDownError } from '../../sdk/errors.js';
 import { parseBrokerUrl } from '../../sdk/protocol/broker-url.js';
 import { Status, type Response } from '../../sdk/protocol/commands.js';
+import { encodeStats } from '../../sdk/protocol/encode.js';
 import { BrokerClient } from '../cli/broker-client.js';
 
 export class MasterLink {
@@ -62,4 +64,18 @@ export function masterError(res: Response, what: string): MetaqError {
   const text = res.body.toString('utf8', 0, Math.min(res.body.length, 300));
   return new MetaqError(ErrorCodes.BROKER, `${what}: master answered ${res.type === 'result' ? res.code : 'value'} ${text}`,
     { retriable: true });
+}
+
+/**
+ * The peer's partition ends from `stats offsets` (lines `<topic> part <p> min_offset <a> max_offset <b>`), keyed
+ * `<topic>\u0000<partition>`.
+ */
+export async function readPartitionEnds(link: MasterLink): Promise<Map<string, number>> {
+  const body = await link.requestOk((opaque) => encodeStats({ item: 'offsets', opaque }), 'stats offsets');
+  const ends = new Map<string, number>();
+  for (const line of body.toString('utf8').split('\r\n')) {
+    const m = /^(\S+) part (\d+) min_offset (\d+) max_offset (\d+)$/.exec(line);
+    if (m !== null) ends.set(`${m[1]!}\u0000${m[2]!}`, Number(m[4]));
+  }
+  return ends;
 }

@@ -16,15 +16,14 @@
  */
 import type { Logger } from 'pino';
 import { ShuttingDownError } from '../../sdk/errors.js';
-import { encodeStats } from '../../sdk/protocol/encode.js';
 import { decodeTopicRegistration, ZkPaths } from '../../sdk/protocol/zk/zk-layout.js';
 import type { ZkSession, ZkWatch } from '../../sdk/protocol/zk/zk-session.js';
 import type { BrokerRegistry } from '../cluster/broker-registry.js';
 import type { BrokerConfig, SystemConfig } from '../config/broker-config.js';
 import type { BrokerContext, ReplicationStatus } from '../server/broker-context.js';
-import type { MessageStore } from '../store/message-store.js';
+import type { MessageStore, TruncateReport } from '../store/message-store.js';
 import { syncMasterConfig } from './config-sync.js';
-import { MasterLink } from './master-link.js';
+import { MasterLink, readPartitionEnds } from './master-link.js';
 import { PartitionReplicator, type ReplicaHost } from './partition-replicator.js';
 
 export interface SlaveReplicatorOptions {
@@ -72,6 +71,15 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
   private bytes = 0;
   private errors = 0;
   private configSyncs = 0;
+  private tailCuts = 0;
+  private tailCutBytes = 0;
+  /** Records of the master's `sync` pushes stored (sync-handler.ts). */
+  private pushes = 0;
+  /**
+   * Why this slave may not be promoted yet: its store's recovery cut data (or a divergent tail was cut) and it has
+   * not caught up with the master since. A node that lost data must not become the master (the NATS lesson).
+   */
+  private catchUpReason: string | null = null;
 
   private constructor(private readonly o: SlaveReplicatorOptions) {
     const sys = o.ctx.config.system;
@@ -82,6 +90,22 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     this.session = o.registry.session;
     this.paths = new ZkPaths(o.ctx.config.zookeeper.zkRoot);
     this.brokerId = sys.brokerId;
+    const cuts = o.ctx.store.recoveryReport.cuts;
+    if (cuts.length > 0) {
+      this.mustCatchUp(`its recovery cut ${cuts.reduce((n, c) => n + c.bytes, 0)} bytes in ${cuts.length} place(s)`);
+    }
+  }
+
+  /** Bars promotion until the local ends reach the master's ends again. */
+  mustCatchUp(reason: string): void {
+    this.catchUpReason ??= reason;
+    this.logger.warn({ reason }, 'this slave is not promotable until it has caught up with its master');
+  }
+
+  /** Why a promotion must be refused now; null when it may go ahead. */
+  promotionBar(): string | null {
+    return this.catchUpReason === null ? null
+      : `${this.catchUpReason}, and it has not caught up with its master since (lag ${this.lagBytes()} bytes)`;
   }
 
   /** Starts watching the master and replicating; {@link close} stops it. */
@@ -119,8 +143,34 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     this.bytes += bytes;
   }
 
+  tailCut(report: TruncateReport): void {
+    this.tailCuts++;
+    this.tailCutBytes += report.bytes;
+    this.mustCatchUp(`a divergent tail of ${report.topic}-${report.partition} was cut ([${report.from}, ${report.to}))`);
+  }
+
   fetchFailed(): void {
     this.errors++;
+  }
+
+  /** Counts a `sync` push of the master stored (appended or found present). */
+  pushStored(): void {
+    this.pushes++;
+  }
+
+  /**
+   * The fetch loop of (topic, partition), started here when the master's registrations have not named it yet (a
+   * push proves the master has it); undefined once the slave stopped.
+   */
+  replicaFor(topic: string, partition: number): PartitionReplicator | undefined {
+    if (this.stopped) return undefined;
+    const key = `${topic}\u0000${partition}`;
+    let r = this.replicas.get(key);
+    if (r === undefined) {
+      r = new PartitionReplicator(topic, partition, this);
+      this.replicas.set(key, r);
+    }
+    return r;
   }
 
   pause(ms: number): Promise<void> {
@@ -151,9 +201,13 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
       `partitions ${this.replicas.size}`,
       `replicated_messages ${this.records}`,
       `replicated_bytes ${this.bytes}`,
+      `pushed_messages ${this.pushes}`,
       `lag_bytes ${this.lagBytes()}`,
       `fetch_errors ${this.errors}`,
       `config_syncs ${this.configSyncs}`,
+      `divergent_tails_cut ${this.tailCuts}`,
+      `divergent_bytes_cut ${this.tailCutBytes}`,
+      `promotable ${this.catchUpReason === null}`,
     ];
   }
 
@@ -239,10 +293,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
   }
 
   private ensurePartitions(topic: string, numParts: number): void {
-    for (let p = 0; p < numParts; p++) {
-      const key = `${topic}\u0000${p}`;
-      if (!this.replicas.has(key)) this.replicas.set(key, new PartitionReplicator(topic, p, this));
-    }
+    for (let p = 0; p < numParts; p++) this.replicaFor(topic, p);
   }
 
   /** The master's partition ends from `stats offsets` (`<topic> part <p> min_offset <a> max_offset <b>`). */
@@ -250,10 +301,11 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     const link = this.link;
     if (link === undefined || this.stopped) return;
     try {
-      const body = await link.requestOk((opaque) => encodeStats({ item: 'offsets', opaque }), 'stats offsets');
-      for (const line of body.toString('utf8').split('\r\n')) {
-        const m = /^(\S+) part (\d+) min_offset (\d+) max_offset (\d+)$/.exec(line);
-        if (m !== null) this.masterEnds.set(`${m[1]!}\u0000${m[2]!}`, Number(m[4]));
+      const ends = await readPartitionEnds(link);
+      for (const [key, end] of ends) this.masterEnds.set(key, end);
+      if (this.catchUpReason !== null && [...ends].every(([key, end]) => (this.replicas.get(key)?.localEnd ?? 0) >= end)) {
+        this.logger.info({ reason: this.catchUpReason }, 'caught up with the master: promotable again');
+        this.catchUpReason = null;
       }
     } catch {
       // The fetch loops report the master's failures.

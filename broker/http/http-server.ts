@@ -11,6 +11,7 @@ import { ConfigError } from '../../sdk/errors.js';
 import type { BrokerRegistry } from '../cluster/broker-registry.js';
 import type { BrokerContext } from '../server/broker-context.js';
 import { registerApiRoutes } from './api-routes.js';
+import { registerHaRoutes } from './ha-routes.js';
 import { ClusterView } from './cluster-view.js';
 import { registerDashboard } from './dashboard/dashboard-routes.js';
 import { HttpReplier, type GetAnswer } from './http-replier.js';
@@ -91,6 +92,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   });
   registerMetaqRoutes(app, deps);
   registerApiRoutes(app, deps);
+  registerHaRoutes(app, deps);
   registerMessageRoutes(app, deps);
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.render()));
   registerDashboard(app);

@@ -1,5 +1,5 @@
 import { idToDecimal } from '../../sdk/protocol/record.js';
-import type { BrokerContext } from '../server/broker-context.js';
+import { whenAcked, type BrokerContext } from '../server/broker-context.js';
 import { appendPut } from '../server/put-handler.js';
 
 /** How {@link storePut} ended: the stored record, or MetaQ's failure detail (refused, or not stored). */
@@ -19,7 +19,7 @@ export async function storePut(ctx: BrokerContext, topic: string, partition: num
   // appendPut's outcome and the id worker are shared by every put: read them before waiting.
   const stored: StoredPut = { ok: true, id: idToDecimal(ctx.idWorker.hi, ctx.idWorker.lo), partition: o.partition,
     offset: o.offset };
-  const err = await new Promise<Error | null>((resolve) => log.whenStored(resolve));
+  const err = await new Promise<Error | null>((resolve) => whenAcked(ctx, log, resolve));
   if (err === null) return stored;
   ctx.stats.putFailed++;
   return { ok: false, code: 500, partition: stored.partition, error: err.message };

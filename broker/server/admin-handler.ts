@@ -47,7 +47,7 @@ function statsLines(ctx: BrokerContext, item: string): string[] {
         `port ${ctx.port}`,
         `uptime ${stats.uptimeSeconds()}`,
         `version ${ctx.version}`,
-        `slave ${ctx.config.system.slaveId >= 0}`,
+        `slave ${ctx.replication !== null}`,
         `curr_connections ${stats.currentConnections}`,
         `threads 1`,
         `cmd_put ${stats.cmdPut}`,

@@ -2,10 +2,13 @@ import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config/broker-config.js';
 import type { IdWorker } from '../store/id-worker.js';
 import type { MessageStore } from '../store/message-store.js';
+import type { PartitionLog } from '../store/partition-log.js';
 import type { BrokerStats } from './broker-stats.js';
 import type { LongPoll } from './long-poll.js';
 import type { ConsumerFilters } from '../filter/consumer-filters.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
+import type { SyncMaster } from '../ha/sync-master.js';
+import type { PromotionReport } from '../ha/promotion.js';
 
 /** What the request handlers share: one per broker. */
 export interface BrokerContext {
@@ -31,6 +34,19 @@ export interface BrokerContext {
   putRefusal: string | null;
   /** An async slave's replication state (stats `replication`, the lag gauge); null on a master. */
   replication: ReplicationStatus | null;
+  /**
+   * A master in sync replication: forwards each put to the slave and holds its ack until the slave stored it too;
+   * null otherwise.
+   */
+  syncMaster: SyncMaster | null;
+  /** On a slave in cluster mode: failover, makes it the master (`POST /api/ha/promote`). */
+  promote?: () => Promise<PromotionReport>;
+}
+
+/** `cb` once the records appended to `log` so far are stored, and, in sync replication, on the slave too. */
+export function whenAcked(ctx: BrokerContext, log: PartitionLog, cb: (err: Error | null) => void): void {
+  if (ctx.syncMaster === null) log.whenStored(cb);
+  else ctx.syncMaster.whenStored(log, cb);
 }
 
 /** What an async slave reports about its replication. */

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { ProtocolError } from '../../sdk/errors.js';
 import { RequestDecoder } from '../../sdk/protocol/request-decoder.js';
 import type { PartitionLog } from '../store/partition-log.js';
-import type { BrokerContext } from './broker-context.js';
+import { whenAcked, type BrokerContext } from './broker-context.js';
 import { writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
 import { OutputBuffer } from './output-buffer.js';
 import { dispatchRequest } from './dispatch.js';
@@ -130,7 +130,7 @@ export class Connection {
     if (this.batches.size === 0) return;
     for (const batch of this.batches.values()) {
       this.unstoredPuts += batch.opaques.length;
-      batch.log!.whenStored((err) => this.completeAcks(batch, err));
+      whenAcked(this.ctx, batch.log!, (err) => this.completeAcks(batch, err));
     }
     this.batches.clear();
     this.updateReading();

@@ -4,6 +4,7 @@ import type { Connection } from './connection.js';
 import { putFailure } from './connection.js';
 import { handleGet, handleOffset } from './fetch-handler.js';
 import { handlePut } from './put-handler.js';
+import { handleSync } from '../ha/sync-handler.js';
 import { handleTransaction } from '../transaction/tx-handler.js';
 
 /**
@@ -25,7 +26,7 @@ export function dispatchRequest(conn: Connection, req: Exclude<Request, { type: 
       case 'stats':
         if (req.item === 'replication') {
           // An async slave's replication state (broker/ha); a master has none.
-          const lines = conn.ctx.replication?.statsLines() ?? ['slave false'];
+          const lines = conn.ctx.replication?.statsLines() ?? ['slave false', ...conn.ctx.syncMaster?.statsLines() ?? []];
           conn.replyResult(200, req.opaque, `STATS\r\n${lines.map((l) => `${l}\r\n`).join('')}END\r\n`);
           return;
         }
@@ -40,8 +41,7 @@ export function dispatchRequest(conn: Connection, req: Exclude<Request, { type: 
           `message of ${req.length} bytes exceeds maxMessageSize ${conn.ctx.config.system.maxMessageSize}`));
         return;
       case 'sync':
-        conn.replyResult(500, req.opaque, putFailure(conn.ctx, req.topic, req.partition,
-          'sync is accepted only by a slave broker in sync replication, and this broker is not one'));
+        handleSync(conn, req);
         return;
       case 'transaction':
         handleTransaction(conn, req);

@@ -54,6 +54,11 @@ export function appendPut(ctx: BrokerContext, topic: string, partition: number, 
   if (checksum !== NO_CHECKSUM && checksum !== crc) {
     return failed(ctx, `Checksum failure,message may be corrupted: sent ${checksum}, computed ${crc}`);
   }
+  const sync = ctx.syncMaster;
+  if (sync !== null) {
+    const refusal = sync.refusal();
+    if (refusal !== null) return failed(ctx, refusal);
+  }
   const idWorker = ctx.idWorker;
   idWorker.next();
   try {
@@ -62,6 +67,7 @@ export function appendPut(ctx: BrokerContext, topic: string, partition: number, 
     if (!(err instanceof MetaqError)) throw err;
     return failed(ctx, err.message);
   }
+  sync?.forward(log, o.offset, idWorker.hi, idWorker.lo, flag, data, crc);
   ctx.stats.recordPut(topic, data.length);
   o.log = log;
   return o;

@@ -26,7 +26,8 @@ export function makeTestConfig(dataPath: string, o: TestConfigOptions = {}): Bro
     maxCheckpoints: 3, checkpointInterval: 3_600_000, maxTxTimeoutTimerCapacity: 30_000, maxTxTimeoutInSeconds: 60,
     flushTxLogAtCommit: 1, acceptPublish: true, acceptSubscribe: true, stat: false, updateConsumerOffsets: false,
     loadMessageStoresInParallel: false, appClassPath: '', slaveId: -1, slaveGroup: 'meta-slave-group_-1',
-    slaveMaxDelayInMills: 500, autoSyncMasterConfig: false, maxMessageSize: 1024 * 1024 - 20, maxLineBytes: 1024,
+    slaveMaxDelayInMills: 500, autoSyncMasterConfig: false, syncReplication: false, sendToSlaveTimeoutInMills: 5000,
+    slaveContinuousFailureThreshold: 100, checkSlaveIntervalInMills: 1000, maxMessageSize: 1024 * 1024 - 20, maxLineBytes: 1024,
     longPollTimeoutMs: 0, idleTimeoutMs: 0, maxConnections: 1000, diskMaxUsedRatio: 0.99, shutdownTimeoutMs: 5000,
     bindHost: '127.0.0.1', ...o.system,
   };

@@ -22,6 +22,7 @@ import type { IdWorker } from '../store/id-worker.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { BrokerStats } from '../server/broker-stats.js';
 import { Transaction, TxStates } from './transaction.js';
+import type { SyncMaster } from '../ha/sync-master.js';
 import { appendBatches, commitParts, completeCommit, groupByPartition } from './tx-apply.js';
 import { TxJournal } from './tx-journal.js';
 import { foldRecords } from './tx-replay.js';
@@ -39,6 +40,8 @@ export interface TransactionManagerOptions {
   readonly logger: Logger;
   /** Journal file size that triggers a checkpoint. Default 64 MiB. */
   readonly maxJournalFileSize?: number;
+  /** Sync replication (a master may gain it at promotion): committed messages are stored on the slave too. */
+  readonly syncMaster?: () => SyncMaster | null;
 }
 
 /** What recovery did at open. */
@@ -222,7 +225,7 @@ export class TransactionManager {
       throw new XaError(XaCodes.XAER_RMFAIL, `Commit could not be journalled, outcome unknown: ${(e as Error).message}`,
         { cause: e });
     }
-    const errors = await appendBatches(batches);
+    const errors = await appendBatches(batches, this.options.syncMaster?.() ?? null);
     if (errors.length > 0) {
       this.logger.error({ key, errors: errors.map((e) => e.message) },
         'transaction committed but not all its messages were stored: completed at the next start');

@@ -4,6 +4,7 @@
  * appended, found by message id after the offset the commit recorded).
  */
 import { decodeMessageSet, joinId, RECORD_HEADER_SIZE } from '../../sdk/protocol/record.js';
+import type { SyncMaster } from '../ha/sync-master.js';
 import type { MessageStore } from '../store/message-store.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { CommitPart, TxPut } from './tx-records.js';
@@ -36,14 +37,18 @@ export function commitParts(batches: readonly PartitionBatch[]): CommitPart[] {
 
 /**
  * Appends every batch (synchronously, so that no other record comes between two of a batch) and resolves once all
- * are stored per each partition's flush policy. Resolves with the errors met (empty: all stored).
+ * are stored per each partition's flush policy, and with `sync`, on the slave too. Resolves with the errors met
+ * (empty: all stored).
  */
-export async function appendBatches(batches: readonly PartitionBatch[]): Promise<Error[]> {
+export async function appendBatches(batches: readonly PartitionBatch[], sync: SyncMaster | null = null): Promise<Error[]> {
   const errors: Error[] = [];
   const appended: PartitionLog[] = [];
   for (const b of batches) {
     try {
-      for (const p of b.puts) b.log.append(p.idHi, p.idLo, p.flag, p.data, p.crc);
+      for (const p of b.puts) {
+        const offset = b.log.append(p.idHi, p.idLo, p.flag, p.data, p.crc);
+        sync?.forward(b.log, offset, p.idHi, p.idLo, p.flag, p.data, p.crc);
+      }
       appended.push(b.log);
     } catch (e) {
       errors.push(e as Error);
@@ -52,10 +57,12 @@ export async function appendBatches(batches: readonly PartitionBatch[]): Promise
     }
   }
   await Promise.all(appended.map((log) => new Promise<void>((resolve) => {
-    log.whenStored((err) => {
+    const done = (err: Error | null): void => {
       if (err !== null) errors.push(err);
       resolve();
-    });
+    };
+    if (sync === null) log.whenStored(done);
+    else sync.whenStored(log, done);
   })));
   return errors;
 }
