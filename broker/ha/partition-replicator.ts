@@ -74,8 +74,8 @@ export class PartitionReplicator {
   private wakeUp: (() => void) | undefined;
   private finished = false;
   private readonly rec: MutableRecord = { idHi: 0, idLo: 0, flag: 0, data: Buffer.alloc(0), crc: 0 };
-  /** The master link the local log was last compared with. */
-  private reconciled: MasterLink | undefined;
+  /** The master link the local log was last compared with (its divergent tail cut). */
+  reconciledWith: MasterLink | undefined;
   readonly done: Promise<void>;
 
   constructor(readonly topic: string, readonly partition: number, private readonly host: ReplicaHost) {
@@ -188,9 +188,9 @@ export class PartitionReplicator {
   /** One fetch and its appends. */
   private async step(link: MasterLink): Promise<void> {
     const log = await this.localLog(link);
-    if (this.reconciled !== link) {
+    if (this.reconciledWith !== link) {
       await this.reconcile(link, log);
-      this.reconciled = link;
+      this.reconciledWith = link;
     }
     const offset = log.endOffset;
     const t0 = Date.now();

@@ -80,6 +80,8 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
    * not caught up with the master since. A node that lost data must not become the master (the NATS lesson).
    */
   private catchUpReason: string | null = null;
+  /** Whether the master answered the last `stats offsets` (undefined: not asked yet on this link). */
+  private masterAnswers: boolean | undefined;
 
   private constructor(private readonly o: SlaveReplicatorOptions) {
     const sys = o.ctx.config.system;
@@ -104,8 +106,15 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
 
   /** Why a promotion must be refused now; null when it may go ahead. */
   promotionBar(): string | null {
-    return this.catchUpReason === null ? null
-      : `${this.catchUpReason}, and it has not caught up with its master since (lag ${this.lagBytes()} bytes)`;
+    if (this.catchUpReason !== null) {
+      return `${this.catchUpReason}, and it has not caught up with its master since (lag ${this.lagBytes()} bytes)`;
+    }
+    const link = this.link;
+    // With a master that answers (or not known not to), a partition not yet compared with it may hold a tail to cut.
+    if (link !== undefined && this.masterAnswers !== false && [...this.replicas.values()].some((r) => r.reconciledWith !== link)) {
+      return 'it is still comparing its log with its master\'s';
+    }
+    return null;
   }
 
   /** Starts watching the master and replicating; {@link close} stops it. */
@@ -207,7 +216,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
       `config_syncs ${this.configSyncs}`,
       `divergent_tails_cut ${this.tailCuts}`,
       `divergent_bytes_cut ${this.tailCutBytes}`,
-      `promotable ${this.catchUpReason === null}`,
+      `promotable ${this.promotionBar() === null}`,
     ];
   }
 
@@ -254,7 +263,9 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     if (link.isClosed) return;
     this.opening = undefined;
     this.link = link;
+    this.masterAnswers = undefined;
     for (const w of this.linkWaiters.splice(0)) w.resolve(link);
+    void this.readMasterEnds();
   }
 
   /** True when the master's config was compared (and taken if it differed). */
@@ -302,13 +313,19 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     if (link === undefined || this.stopped) return;
     try {
       const ends = await readPartitionEnds(link);
+      if (link === this.link) this.masterAnswers = true;
       for (const [key, end] of ends) this.masterEnds.set(key, end);
-      if (this.catchUpReason !== null && [...ends].every(([key, end]) => (this.replicas.get(key)?.localEnd ?? 0) >= end)) {
+      // Caught up: every partition compared with this master (a divergent tail cut) and at its end.
+      if (this.catchUpReason !== null && [...ends].every(([key, end]) => {
+        const r = this.replicas.get(key);
+        return end === 0 || (r !== undefined && r.reconciledWith === link && (r.localEnd ?? 0) >= end);
+      })) {
         this.logger.info({ reason: this.catchUpReason }, 'caught up with the master: promotable again');
         this.catchUpReason = null;
       }
     } catch {
       // The fetch loops report the master's failures.
+      if (link === this.link) this.masterAnswers = false;
     }
   }
 }

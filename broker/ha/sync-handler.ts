@@ -23,11 +23,12 @@
  */
 import { MetaqError, UnknownTopicError, WrongPartitionError } from '../../sdk/errors.js';
 import type { SyncRequest } from '../../sdk/protocol/commands.js';
-import { decimalLength, writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
+import { writeAscii, writeDecimal } from '../../sdk/protocol/digits.js';
 import type { PartitionLog } from '../store/partition-log.js';
 import type { BrokerContext } from '../server/broker-context.js';
 import type { Connection } from '../server/connection.js';
 import { putFailure } from '../server/connection.js';
+import { queueStoredReply } from '../server/put-handler.js';
 import { pushedCrc, replicaAppend, type ReplicaRecord } from './replica-append.js';
 import { SlaveReplicator } from './slave-replicator.js';
 
@@ -128,21 +129,16 @@ async function awaitGap(conn: Connection, slave: SlaveReplicator, req: SyncReque
   place(conn, slave, req, rec, log, offset, false);
 }
 
+/** Scratch space for one reply body `<msgId> <partition> <offset>`. */
+const replyBody = Buffer.allocUnsafe(64);
+
 /** The put-style reply rendered into the connection's ack batch: sent once the record is stored. */
 function reply(conn: Connection, log: PartitionLog, req: SyncRequest, offset: number): void {
-  const body = `${req.msgId} ${req.partition} `;
-  const n = body.length + decimalLength(offset);
-  const batch = conn.ackBatch(log);
-  const b = batch.reserve(40 + n);
-  let p = writeAscii(b, batch.len, 'result 200 ');
-  p = writeDecimal(b, p, n);
-  b[p++] = 0x20;
-  p = writeDecimal(b, p, req.opaque);
-  b[p++] = 0x0d;
-  b[p++] = 0x0a;
-  p = writeAscii(b, p, body);
-  batch.len = writeDecimal(b, p, offset);
-  batch.opaques.push(req.opaque);
+  let n = writeAscii(replyBody, 0, `${req.msgId} `);
+  n = writeDecimal(replyBody, n, req.partition);
+  replyBody[n++] = 0x20;
+  n = writeDecimal(replyBody, n, offset);
+  queueStoredReply(conn, log, req.opaque, replyBody, n);
 }
 
 function succeed(conn: Connection, slave: SlaveReplicator, req: SyncRequest, offset: number, count: boolean): void {

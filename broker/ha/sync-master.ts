@@ -63,6 +63,7 @@ export class SyncMaster {
   private withdrawn = false;
   private healTimer: NodeJS.Timeout | undefined;
   private healing = false;
+  private slaveSeq = 0;
   private closed = false;
   private forwarded = 0;
   private confirmedCount = 0;
@@ -238,6 +239,8 @@ export class SyncMaster {
 
   private async onSlaves(children: string[]): Promise<void> {
     if (this.closed) return;
+    // Only the latest children list counts: an earlier call still reading its slave's URL gives way.
+    const seq = ++this.slaveSeq;
     const ids = children.map(parseSlaveNode).filter((n): n is number => n !== undefined).sort((a, b) => a - b);
     const id = ids[0];
     let url: string | undefined;
@@ -245,7 +248,7 @@ export class SyncMaster {
       const node = await this.o.session.getData(this.paths.brokerSlave(this.sys.brokerId, id)).catch(() => undefined);
       url = node?.data.toString('utf8').trim() || undefined;
     }
-    if (this.closed || url === this.slaveUrl) return;
+    if (this.closed || seq !== this.slaveSeq || url === this.slaveUrl) return;
     this.link?.close();
     this.link = undefined;
     this.slaveUrl = url;

@@ -104,17 +104,24 @@ export function handlePut(conn: Connection, req: PutRequest): void {
   n = writeDecimal(body, n, o.partition);
   body[n++] = 0x20;
   n = writeDecimal(body, n, o.offset);
+  queueStoredReply(conn, log, req.opaque, body, n);
+}
 
+/**
+ * Renders `result 200 <n> <opaque>\r\n<body[0..n)>` into the connection's ack batch of `log`: sent once the
+ * records appended so far are stored (and, in sync replication, on the slave too).
+ */
+export function queueStoredReply(conn: Connection, log: PartitionLog, opaque: number, body: Buffer, n: number): void {
   const batch = conn.ackBatch(log);
   const b = batch.reserve(40 + n);
   let p = writeAscii(b, batch.len, 'result 200 ');
   p = writeDecimal(b, p, n);
   b[p++] = 0x20;
-  p = writeDecimal(b, p, req.opaque);
+  p = writeDecimal(b, p, opaque);
   b[p++] = 0x0d;
   b[p++] = 0x0a;
   // A byte loop: Buffer#copy's fixed cost is several times that of copying ~30 bytes.
   for (let i = 0; i < n; i++) b[p + i] = body[i]!;
   batch.len = p + n;
-  batch.opaques.push(req.opaque);
+  batch.opaques.push(opaque);
 }
