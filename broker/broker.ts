@@ -130,7 +130,9 @@ export async function startBroker(config: BrokerConfig, options: StartBrokerOpti
       return Promise.reject(new MetaqError(ErrorCodes.BROKER, `broker ${sys.brokerId} is not a slave: nothing to promote`));
     }
     promoting = promoteSlave({ ctx, registry, replicator: r, logger }).then((report) => {
+      // A master now: a later promote is refused as on any master.
       replicator = undefined;
+      promoting = undefined;
       return report;
     }, (err: unknown) => {
       promoting = undefined;
