@@ -15,28 +15,21 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import type { Broker } from '../broker/broker.js';
-import type { PartitionLog } from '../broker/store/partition-log.js';
 import type { Response } from '../sdk/protocol/commands.js';
 import { encodePut, encodeSync } from '../sdk/protocol/encode.js';
-import { checkRecord, crc32Masked, joinId, RECORD_HEADER_SIZE } from '../sdk/protocol/record.js';
+import { crc32Masked, RECORD_HEADER_SIZE } from '../sdk/protocol/record.js';
 import { ZkPaths } from '../sdk/protocol/zk/zk-layout.js';
 import { ZkSession } from '../sdk/protocol/zk/zk-session.js';
 import { startCluster, type Cluster, type ClusterBroker } from './harness/cluster.js';
 import { bodyText, RawClient } from './harness/raw-client.js';
 import { uniqueName } from './harness/temp-dir.js';
 import { waitFor } from './harness/wait-for.js';
+import { recordsOf } from './harness/log-records.js';
 
 const PARTS = 4;
 const paths = new ZkPaths('/meta');
 
 /** One record of a log. */
-interface LogRecord {
-  readonly offset: number;
-  readonly msgId: bigint;
-  readonly flag: number;
-  readonly crc: number;
-  readonly data: Buffer;
-}
 
 /** What the acks of {@link putAndWatch} found about the slave at the moment each arrived. */
 interface AckWatch {
@@ -109,23 +102,6 @@ Promise<AckWatch> {
   return { acked, beforeSlave, beforeSlaveDurable };
 }
 
-/** The records of `log` from its start to its readable end. */
-async function recordsOf(log: PartitionLog): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  let offset = log.startOffset;
-  while (offset < log.readableEnd) {
-    const buf = await log.read(offset, 1024 * 1024);
-    let pos = 0;
-    for (let size = checkRecord(buf, 0, buf.length, 1 << 20); size > 0; size = checkRecord(buf, pos, buf.length, 1 << 20)) {
-      out.push({ offset: offset + pos, msgId: joinId(buf.readUInt32BE(pos + 8), buf.readUInt32BE(pos + 12)),
-        flag: buf.readInt32BE(pos + 16), crc: buf.readInt32BE(pos + 4),
-        data: Buffer.from(buf.subarray(pos + RECORD_HEADER_SIZE, pos + size)) });
-      pos += size;
-    }
-    offset += pos;
-  }
-  return out;
-}
 
 /** Puts one message per partition and more on partition 0; returns nothing, asserts 200. */
 async function seed(port: number, topic: string, n: number): Promise<void> {

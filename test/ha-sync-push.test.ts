@@ -13,21 +13,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from '../sdk/protocol/commands.js';
 import { encodeSync } from '../sdk/protocol/encode.js';
-import { checkRecord, encodePayload, encodeRecord, joinId, RECORD_HEADER_SIZE } from '../sdk/protocol/record.js';
+import { encodePayload, encodeRecord, RECORD_HEADER_SIZE } from '../sdk/protocol/record.js';
 import type { PartitionLog } from '../broker/store/partition-log.js';
 import { startCluster, type Cluster, type ClusterBroker } from './harness/cluster.js';
 import { bodyText, RawClient } from './harness/raw-client.js';
 import { uniqueName } from './harness/temp-dir.js';
 import { waitFor } from './harness/wait-for.js';
+import { recordsOf, type LogRecord } from './harness/log-records.js';
 
 /** One record of a master's log. */
-interface MasterRecord {
-  readonly offset: number;
-  readonly msgId: bigint;
-  readonly flag: number;
-  readonly crc: number;
-  readonly data: Buffer;
-}
 
 /** Puts `n` messages on `partition` (every third with an attribute). */
 async function produce(port: number, topic: string, partition: number, n: number): Promise<void> {
@@ -43,28 +37,11 @@ async function produce(port: number, topic: string, partition: number, n: number
   }
 }
 
-/** The records of `log` from `from` to its readable end. */
-async function recordsOf(log: PartitionLog, from = log.startOffset): Promise<MasterRecord[]> {
-  const out: MasterRecord[] = [];
-  let offset = from;
-  while (offset < log.readableEnd) {
-    const buf = await log.read(offset, 1024 * 1024);
-    let pos = 0;
-    for (let size = checkRecord(buf, 0, buf.length, 1 << 20); size > 0; size = checkRecord(buf, pos, buf.length, 1 << 20)) {
-      out.push({ offset: offset + pos, msgId: joinId(buf.readUInt32BE(pos + 8), buf.readUInt32BE(pos + 12)),
-        flag: buf.readInt32BE(pos + 16), crc: buf.readInt32BE(pos + 4),
-        data: Buffer.from(buf.subarray(pos + RECORD_HEADER_SIZE, pos + size)) });
-      pos += size;
-    }
-    offset += pos;
-  }
-  return out;
-}
 
 type Form = 'offset' | 'metaq' | 'legacy';
 
 /** Sends `sync` for `rec` (pipelined); resolves with the reply. */
-function push(c: RawClient, topic: string, partition: number, rec: MasterRecord,
+function push(c: RawClient, topic: string, partition: number, rec: LogRecord,
   o: { form?: Form; checksum?: number; offset?: number } = {}): Promise<Response> {
   const opaque = c.nextOpaque();
   const form = o.form ?? 'offset';
