@@ -77,7 +77,9 @@ export class BrokerServer implements ConnectionOwner {
     for (const c of this.connections) c.endGracefully();
     this.ctx.longPoll.cancelAll();
     const cut = setTimeout(() => {
-      this.ctx.logger.warn({ connections: this.connections.size }, 'shutdown timeout: closing connections');
+      this.ctx.logger.warn({ connections: this.connections.size, held: [...this.connections].map((c) =>
+        `${c.socket.remoteAddress ?? '?'}:${c.socket.remotePort ?? '?'} in flight ${c.inFlight}`) },
+      'shutdown timeout: closing connections');
       for (const c of this.connections) c.socket.destroy();
     }, timeoutMs);
     await drained;

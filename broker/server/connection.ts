@@ -235,11 +235,13 @@ export class Connection {
     }
   }
 
-  /** Stops reading; closes once every request received so far has been answered. */
+  /** Stops taking requests; closes once every request received so far has been answered. */
   endGracefully(): void {
     if (this.ending) return;
     this.ending = true;
-    this.socket.pause();
+    // Bytes still arriving are dropped (onData), but the socket keeps reading: a paused socket never sees the peer's
+    // FIN, and a peer that closed first would hold the connection (and a graceful shutdown) until the timeout.
+    this.socket.resume();
     for (const cancel of [...this.cancellers]) cancel();
     if (this.inFlight === 0 && !this.dirty) this.socket.end();
     else this.markDirty();
