@@ -110,9 +110,12 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
       return `${this.catchUpReason}, and it has not caught up with its master since (lag ${this.lagBytes()} bytes)`;
     }
     const link = this.link;
-    // With a master that answers (or not known not to), a partition not yet compared with it may hold a tail to cut.
-    if (link !== undefined && this.masterAnswers !== false && [...this.replicas.values()].some((r) => r.reconciledWith !== link)) {
-      return 'it is still comparing its log with its master\'s';
+    // With a master that answers (or not known not to), a partition not yet compared with it may hold a tail to cut:
+    // every partition the master reports must have been compared.
+    if (link === undefined || this.masterAnswers === false) return null;
+    if (this.masterAnswers === undefined) return 'it has not heard from its master yet';
+    for (const key of this.masterEnds.keys()) {
+      if (this.replicas.get(key)?.reconciledWith !== link) return 'it is still comparing its log with its master\'s';
     }
     return null;
   }
@@ -264,6 +267,7 @@ export class SlaveReplicator implements ReplicaHost, ReplicationStatus {
     this.opening = undefined;
     this.link = link;
     this.masterAnswers = undefined;
+    this.masterEnds.clear();
     for (const w of this.linkWaiters.splice(0)) w.resolve(link);
     void this.readMasterEnds();
   }
